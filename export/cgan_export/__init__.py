@@ -1,0 +1,1 @@
+"""Checkpoint to verified ONNX generator (needs the `train` extra)."""

@@ -1,0 +1,127 @@
+"""The ONNX contract between `cgan-export` and every runtime, defined once.
+
+This module is torch-free on purpose: the exporter imports it to write the
+contract, the runtime imports it to check it, and an app in another language
+can read the same names from the README.
+
+A generator file has two inputs and one output:
+
+    noise  float32 [N, nz]
+    label  int64   [N]
+    image  float32 [N, C, H, W], values in `output_range`
+
+and carries a `ModelSpec` plus provenance in the model's `metadata_props`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping
+
+INPUT_NOISE = "noise"
+INPUT_LABEL = "label"
+OUTPUT_IMAGE = "image"
+
+# Bumped whenever a runtime built for the old layout could misread a new file.
+FORMAT_VERSION = 1
+DEFAULT_OPSET = 18  # the torch.export-based exporter's native opset: no version conversion
+MIN_OPSET = 17
+
+# metadata_props keys. Every value is a string (ONNX allows nothing else);
+# structured values are JSON.
+KEY_FORMAT_VERSION = "cgan.format_version"
+KEY_SPEC = "cgan.spec"
+KEY_TRAINING_STEPS = "cgan.training_steps"
+KEY_SOURCE_SHA256 = "cgan.source_sha256"
+KEY_PACKAGE_VERSION = "cgan.package_version"
+KEY_PRECISION = "cgan.precision"
+
+MNIST_CLASS_NAMES = tuple(str(d) for d in range(10))
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything about a generator's shape that a runtime needs to drive it.
+
+    It travels inside the training checkpoint and the ONNX metadata, so the
+    runtime can rebuild it from the ONNX file alone.
+    """
+
+    arch: str = "mlp"
+    nz: int = 100
+    num_classes: int = 10
+    class_names: tuple[str, ...] = MNIST_CLASS_NAMES
+    image_shape: tuple[int, int, int] = (1, 28, 28)  # C, H, W
+    output_range: tuple[float, float] = (-1.0, 1.0)
+    dataset: str = "mnist"
+
+    def __post_init__(self) -> None:
+        # JSON and torch.load give lists back; keep the frozen value hashable.
+        object.__setattr__(self, "class_names", tuple(str(c) for c in self.class_names))
+        object.__setattr__(self, "image_shape", tuple(int(s) for s in self.image_shape))
+        object.__setattr__(self, "output_range", tuple(float(v) for v in self.output_range))
+        if self.nz < 1 or self.num_classes < 1:
+            raise ValueError(f"nz and num_classes must be positive, got nz={self.nz}, num_classes={self.num_classes}")
+        if len(self.class_names) != self.num_classes:
+            raise ValueError(f"expected {self.num_classes} class names, got {len(self.class_names)}")
+        if len(self.image_shape) != 3 or min(self.image_shape) < 1:
+            raise ValueError(f"image_shape must be (C, H, W) with positive sizes, got {self.image_shape}")
+        lo, hi = self.output_range
+        if not lo < hi:
+            raise ValueError(f"output_range must be (low, high) with low < high, got {self.output_range}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ModelSpec":
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown model spec fields: {sorted(unknown)}")
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where an exported file came from; informational, never needed to run it."""
+
+    training_steps: int = 0
+    source_sha256: str = ""
+    package_version: str = ""
+    precision: str = "fp32"
+
+
+def to_metadata(spec: ModelSpec, provenance: Provenance) -> dict[str, str]:
+    """The metadata_props an exported generator carries."""
+    return {
+        KEY_FORMAT_VERSION: str(FORMAT_VERSION),
+        KEY_SPEC: json.dumps(spec.to_dict(), sort_keys=True),
+        KEY_TRAINING_STEPS: str(provenance.training_steps),
+        KEY_SOURCE_SHA256: provenance.source_sha256,
+        KEY_PACKAGE_VERSION: provenance.package_version,
+        KEY_PRECISION: provenance.precision,
+    }
+
+
+def spec_from_metadata(metadata: Mapping[str, str]) -> ModelSpec:
+    """Read the ModelSpec back; ValueError says what is missing or wrong."""
+    version = metadata.get(KEY_FORMAT_VERSION)
+    if version is None:
+        raise ValueError(f"metadata has no '{KEY_FORMAT_VERSION}': not a cgan-edge generator")
+    if version != str(FORMAT_VERSION):
+        raise ValueError(f"format version {version} is not supported (this runtime reads version {FORMAT_VERSION})")
+    raw = metadata.get(KEY_SPEC)
+    if raw is None:
+        raise ValueError(f"metadata has no '{KEY_SPEC}'")
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"metadata '{KEY_SPEC}' is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"metadata '{KEY_SPEC}' must be a JSON object")
+    try:
+        return ModelSpec.from_dict(data)
+    except TypeError as exc:
+        raise ValueError(f"metadata '{KEY_SPEC}' is malformed: {exc}") from None

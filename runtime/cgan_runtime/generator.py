@@ -1,0 +1,141 @@
+"""`Generator`: one checked ONNX generator in one onnxruntime session."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .contract import INPUT_LABEL, INPUT_NOISE, OUTPUT_IMAGE, ModelSpec
+from .default_model import default_model_path
+from .images import to_uint8
+from .inputs import as_labels, as_noise, check_int, new_seed, noise_for_labels
+from .providers import check_cuda_in_use, session_providers, wants_cuda
+from .validate import spec_from_session
+
+Labels = int | Sequence[int] | np.ndarray
+
+
+class Generator:
+    """A cgan-edge generator, checked against the ONNX contract when loaded.
+
+    `model` is a path to an exported `.onnx` file, or None for the model
+    shipped with the package. `provider` is "auto" (CUDA when onnxruntime
+    offers it, else CPU; warns if CUDA is offered but fails to start), "cpu"
+    or "cuda" (fails unless CUDA really runs). `threads` caps onnxruntime's
+    intra-op threads; None lets it use every core.
+
+    Loading fails with FileNotFoundError for a missing file and ValueError for
+    a file that is not ONNX or breaks the contract, before anything runs.
+
+    Determinism: unless `noise` is given, each label L draws its noise from
+    its own stream `np.random.default_rng([seed, L])` (standard normal,
+    float32, [count of L, nz]) and the j-th occurrence of L takes row j. So
+    one (seed, label) pair gives the same image whatever else is in the
+    request and whatever the batch size: ``generate([5], seed=0)[0]`` equals
+    ``generate([3, 5], seed=0)[1]``. `seed=None` draws a fresh seed.
+
+    Thread safety: a Generator holds no state that generation changes, and
+    onnxruntime's `run` is thread-safe, so threads may share one instance.
+    """
+
+    def __init__(self, model: str | Path | None = None, provider: str = "auto", threads: int | None = None) -> None:
+        import onnxruntime  # imported here: it costs ~0.1 s, which `cgan-gen --help` need not pay
+
+        path = default_model_path() if model is None else Path(model)
+        if not path.is_file():
+            raise FileNotFoundError(f"no model file at {path}")
+        cuda = wants_cuda(provider, onnxruntime.get_available_providers())
+        options = onnxruntime.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = check_int("threads", threads, minimum=1)
+        # Only errors from onnxruntime's own log; fallbacks are reported below as one clear warning.
+        options.log_severity_level = 3
+        try:
+            session = onnxruntime.InferenceSession(str(path), sess_options=options, providers=session_providers(cuda))
+        except Exception as exc:  # onnxruntime's errors share no base class narrower than Exception
+            raise ValueError(f"{path} is not a loadable ONNX model: {exc}") from None
+        try:
+            self._spec = spec_from_session(session)
+        except ValueError as exc:
+            raise ValueError(f"{path} breaks the cgan-edge generator contract: {exc}") from None
+        if cuda:
+            check_cuda_in_use(provider, session.get_providers())
+        self._session = session
+        self._path = path
+
+    def __repr__(self) -> str:
+        return f"Generator({str(self._path)!r}, arch={self._spec.arch!r}, providers={self.providers})"
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def spec(self) -> ModelSpec:
+        return self._spec
+
+    @property
+    def num_classes(self) -> int:
+        return self._spec.num_classes
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self._spec.class_names
+
+    @property
+    def nz(self) -> int:
+        return self._spec.nz
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one generated image."""
+        return self._spec.image_shape
+
+    @property
+    def providers(self) -> list[str]:
+        """The execution providers the session actually uses, preferred first."""
+        return self._session.get_providers()
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        """Every metadata_props entry of the file, provenance included."""
+        return dict(self._session.get_modelmeta().custom_metadata_map)
+
+    def generate(
+        self, labels: Labels, seed: int | None = None, *, noise: np.ndarray | None = None, batch_size: int = 256
+    ) -> np.ndarray:
+        """uint8 images [N, H, W] ([N, H, W, C] when C > 1), one per label.
+
+        Noise follows the class's determinism rule from `seed`, or is given
+        as float [N, nz] (any float dtype, cast to float32), not both.
+        The session runs `batch_size` images at a time.
+        """
+        return to_uint8(self.generate_raw(labels, noise, seed=seed, batch_size=batch_size), self._spec.output_range)
+
+    def generate_raw(
+        self, labels: Labels, noise: np.ndarray | None = None, *, seed: int | None = None, batch_size: int = 256
+    ) -> np.ndarray:
+        """The model's own output, float32 [N, C, H, W] in `spec.output_range`; arguments as `generate`."""
+        labels = as_labels(labels, self.num_classes)
+        if noise is None:
+            noise = noise_for_labels(labels, self.nz, new_seed() if seed is None else seed)
+        elif seed is not None:
+            raise ValueError("pass either seed or noise, not both")
+        else:
+            noise = as_noise(noise, len(labels), self.nz)
+        batch_size = check_int("batch_size", batch_size, minimum=1)
+        chunks = [
+            self._session.run(
+                [OUTPUT_IMAGE], {INPUT_NOISE: noise[i : i + batch_size], INPUT_LABEL: labels[i : i + batch_size]}
+            )[0]
+            for i in range(0, len(labels), batch_size)
+        ]
+        images = np.concatenate(chunks)
+        # Files may leave C, H, W dynamic, so this is the first place the output's shape is known.
+        if images.shape != (len(labels), *self.image_shape):
+            raise ValueError(
+                f"model output has shape {images.shape}, expected {(len(labels), *self.image_shape)} from its spec"
+            )
+        return images

@@ -1,0 +1,68 @@
+"""Turn generator output into pictures: uint8 pixels, grids, enlargements, PNG bytes.
+
+numpy and Pillow only; the training code uses `make_grid` and `encode_png`
+for its sample grids, so what it saves looks like what `cgan-gen` writes.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from .inputs import check_int
+
+
+def to_uint8(raw: np.ndarray, output_range: tuple[float, float]) -> np.ndarray:
+    """Model output [N, C, H, W] in `output_range` -> uint8 [N, H, W] (C == 1) or [N, H, W, C].
+
+    Values are mapped linearly onto 0..255, rounded, and clipped: a generator
+    may overshoot its nominal range slightly.
+    """
+    low, high = output_range
+    pixels = np.clip(np.rint((raw - low) * (255.0 / (high - low))), 0, 255).astype(np.uint8)
+    pixels = pixels.transpose(0, 2, 3, 1)
+    return pixels[..., 0] if pixels.shape[-1] == 1 else pixels
+
+
+def make_grid(images: np.ndarray, cols: int, padding: int = 2, pad_value: int = 0) -> np.ndarray:
+    """Tile uint8 images [N, H, W] or [N, H, W, C] into one picture, row-major.
+
+    The grid has ceil(N / cols) rows; `padding` pixels of `pad_value`
+    separate the cells and frame the grid, and unused cells stay blank, so the
+    result is rows*(H+padding)+padding high and cols*(W+padding)+padding wide.
+    """
+    if images.ndim not in (3, 4) or len(images) == 0:
+        raise ValueError(f"images must be a non-empty [N, H, W] or [N, H, W, C] array, got shape {images.shape}")
+    cols = check_int("cols", cols, minimum=1)
+    padding = check_int("padding", padding, minimum=0)
+    count, height, width = images.shape[:3]
+    rows = -(-count // cols)
+    step_y, step_x = height + padding, width + padding
+    grid = np.full((rows * step_y + padding, cols * step_x + padding, *images.shape[3:]), pad_value, dtype=images.dtype)
+    for index, image in enumerate(images):
+        top = padding + (index // cols) * step_y
+        left = padding + (index % cols) * step_x
+        grid[top : top + height, left : left + width] = image
+    return grid
+
+
+def scale(image: np.ndarray, factor: int) -> np.ndarray:
+    """Enlarge one picture [H, W] or [H, W, C] by an integer factor, nearest neighbour (crisp pixels)."""
+    factor = check_int("scale factor", factor, minimum=1)
+    return image.repeat(factor, axis=0).repeat(factor, axis=1)
+
+
+def to_pil(images: np.ndarray) -> list[Image.Image]:
+    """uint8 images [N, H, W] or [N, H, W, C] as Pillow images."""
+    return [Image.fromarray(image) for image in images]
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """One uint8 picture [H, W] (grey) or [H, W, 3|4] (RGB, RGBA) as PNG bytes."""
+    if image.dtype != np.uint8:
+        raise ValueError(f"PNG pixels must be uint8, got {image.dtype}")
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()

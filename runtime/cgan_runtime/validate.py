@@ -1,0 +1,47 @@
+"""Check a loaded onnxruntime session against the ONNX contract before anything runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .contract import INPUT_LABEL, INPUT_NOISE, OUTPUT_IMAGE, ModelSpec, spec_from_metadata
+
+# The contract in onnxruntime's spelling: type string, rank, and how to say it to a person.
+_INPUTS = {
+    INPUT_NOISE: ("tensor(float)", 2, "float32 [N, nz]"),
+    INPUT_LABEL: ("tensor(int64)", 1, "int64 [N]"),
+}
+_OUTPUTS = {
+    OUTPUT_IMAGE: ("tensor(float)", 4, "float32 [N, C, H, W]"),
+}
+
+
+def spec_from_session(session: Any) -> ModelSpec:
+    """The ModelSpec of a session whose inputs, outputs and metadata follow the contract.
+
+    ValueError says what was expected and what the file has.
+    """
+    inputs = {arg.name: arg for arg in session.get_inputs()}
+    outputs = {arg.name: arg for arg in session.get_outputs()}
+    _check_args("input", inputs, _INPUTS)
+    _check_args("output", outputs, _OUTPUTS)
+    spec = spec_from_metadata(session.get_modelmeta().custom_metadata_map)
+    # Dimensions are checked only where the file fixes them; N always varies.
+    _check_static_dims(f"input '{INPUT_NOISE}'", inputs[INPUT_NOISE].shape[1:], (spec.nz,))
+    _check_static_dims(f"output '{OUTPUT_IMAGE}'", outputs[OUTPUT_IMAGE].shape[1:], spec.image_shape)
+    return spec
+
+
+def _check_args(kind: str, args: dict[str, Any], expected: dict[str, tuple[str, int, str]]) -> None:
+    if set(args) != set(expected):
+        raise ValueError(f"expected {kind}s {sorted(expected)}, got {sorted(args)}")
+    for name, arg in args.items():
+        type_, rank, described = expected[name]
+        if arg.type != type_ or len(arg.shape) != rank:
+            raise ValueError(f"{kind} '{name}' must be {described}, got {arg.type} with shape {arg.shape}")
+
+
+def _check_static_dims(what: str, dims: list[Any], spec_dims: tuple[int, ...]) -> None:
+    fixed = [(d, s) for d, s in zip(dims, spec_dims, strict=True) if isinstance(d, int)]
+    if any(d != s for d, s in fixed):
+        raise ValueError(f"{what} has dims {list(dims)} after N, but the metadata spec says {list(spec_dims)}")

@@ -1,0 +1,82 @@
+"""Fixtures: a shared Generator on the tiny fixture, a fake package assets folder,
+stand-in onnxruntime providers, and an in-process `cgan-gen` runner."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import onnxruntime
+import pytest
+
+from cgan_runtime import Generator
+from cgan_runtime.cli import main
+from cgan_runtime.providers import CPU
+
+from support import TINY_MODEL, CliResult
+
+
+@pytest.fixture(scope="session")
+def generator() -> Generator:
+    """One CPU session on the tiny fixture, shared: generation leaves a Generator unchanged."""
+    return Generator(TINY_MODEL, provider="cpu", threads=1)
+
+
+@pytest.fixture
+def assets_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty folder standing in for the `cgan_runtime.assets` package, whatever is installed."""
+    folder = tmp_path / "assets"
+    folder.mkdir()
+    monkeypatch.setattr("importlib.resources.files", lambda package: folder)
+    return folder
+
+
+@pytest.fixture
+def fake_providers(monkeypatch: pytest.MonkeyPatch) -> Callable[[Sequence[str], Sequence[str]], list]:
+    """Make onnxruntime offer `available` and its sessions report `in_use`, on any machine.
+
+    Returns a function that installs the fakes and gives back the list of
+    `providers` arguments sessions are created with. The real session still
+    runs, on CPU, so generation works as usual.
+    """
+    requested: list = []
+
+    def install(available: Sequence[str], in_use: Sequence[str]) -> list:
+        class Session(onnxruntime.InferenceSession):
+            def __init__(self, path: str, sess_options=None, providers=None) -> None:
+                requested.append(providers)
+                super().__init__(path, sess_options=sess_options, providers=[CPU])
+
+            def get_providers(self) -> list[str]:
+                return list(in_use)
+
+        monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: list(available))
+        monkeypatch.setattr(onnxruntime, "InferenceSession", Session)
+        return requested
+
+    return install
+
+
+@pytest.fixture
+def run_cli(monkeypatch: pytest.MonkeyPatch, capfdbinary: pytest.CaptureFixture[bytes]) -> Callable[..., CliResult]:
+    """Run a console script's `main` with ARGS in this process, capturing file descriptors
+    (onnxruntime and torch log natively)."""
+
+    def run(main: Callable[[], None], prog: str, *args: object) -> CliResult:
+        monkeypatch.setattr(sys, "argv", [prog, *map(str, args)])
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code
+        out, err = capfdbinary.readouterr()
+        return CliResult(code, out, err.decode())
+
+    return run
+
+
+@pytest.fixture
+def cgan_gen(run_cli: Callable[..., CliResult]) -> Callable[..., CliResult]:
+    """Run `cgan-gen ARGS` in this process."""
+    return lambda *args: run_cli(main, "cgan-gen", *args)

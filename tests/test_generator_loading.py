@@ -1,0 +1,97 @@
+"""What Generator refuses to load, and how it finds and checks the default model."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from cgan_runtime import Generator, default_model
+from cgan_runtime.default_model import default_model_path
+
+from support import BAD_MODELS, TINY_MODEL, install_default_model
+
+
+def test_generator_says_a_missing_model_file_is_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"no model file at .*absent\.onnx"):
+        Generator(tmp_path / "absent.onnx")
+
+
+def test_generator_refuses_a_directory_as_model(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no model file at"):
+        Generator(tmp_path)
+
+
+def test_generator_says_random_bytes_are_not_a_loadable_onnx_model(tmp_path):
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(os.urandom(2048))
+    with pytest.raises(ValueError, match=r"corrupt\.onnx is not a loadable ONNX model"):
+        Generator(corrupt)
+
+
+def test_generator_refuses_a_truncated_model(tmp_path):
+    truncated = tmp_path / "truncated.onnx"
+    truncated.write_bytes(TINY_MODEL.read_bytes()[:5000])
+    with pytest.raises(ValueError, match="not a loadable ONNX model"):
+        Generator(truncated)
+
+
+@pytest.mark.parametrize(
+    "fixture, message",
+    [
+        ("renamed_input.onnx", r"expected inputs \['label', 'noise'\], got \['label', 'z'\]"),
+        ("float_label.onnx", r"input 'label' must be int64 \[N\], got tensor\(float\)"),
+        ("flat_output.onnx", r"output 'image' must be float32 \[N, C, H, W\], got tensor\(float\) with shape .'N', 16"),
+        ("nz_mismatch.onnx", r"input 'noise' has dims \[9\] after N, but the metadata spec says \[8\]"),
+        ("no_metadata.onnx", "metadata has no 'cgan.format_version'"),
+        ("future_format.onnx", "format version 2 is not supported"),
+    ],
+)
+def test_generator_refuses_a_model_that_breaks_the_contract(fixture, message):
+    with pytest.raises(ValueError, match=f"{fixture} breaks the cgan-edge generator contract: {message}"):
+        Generator(BAD_MODELS / fixture)
+
+
+def test_default_model_path_says_none_is_installed_when_assets_are_empty(assets_dir):
+    with pytest.raises(FileNotFoundError, match=r"no default model is installed.*pass a model path"):
+        default_model_path()
+
+
+def test_default_model_path_says_none_is_installed_without_an_assets_package(monkeypatch):
+    def no_package(package):
+        raise ModuleNotFoundError(f"No module named {package!r}")
+
+    monkeypatch.setattr("importlib.resources.files", no_package)
+    with pytest.raises(FileNotFoundError, match="no default model is installed"):
+        Generator()
+
+
+def test_generator_without_a_model_loads_the_shipped_one_after_checking_it(assets_dir):
+    shipped = install_default_model(assets_dir)
+    assert default_model_path() == shipped
+    generator = Generator(provider="cpu", threads=1)
+    assert generator.path == shipped
+    np.testing.assert_array_equal(
+        generator.generate([3], seed=1), Generator(TINY_MODEL, provider="cpu", threads=1).generate([3], seed=1)
+    )
+
+
+def test_default_model_with_a_wrong_checksum_is_refused(assets_dir):
+    install_default_model(assets_dir, sha256="0" * 64)
+    with pytest.raises(ValueError, match=f"default model .* is corrupt: sha256 [0-9a-f]{{64}}, expected {'0' * 64}"):
+        Generator()
+
+
+def test_default_model_manifest_naming_a_missing_file_is_reported(assets_dir):
+    install_default_model(assets_dir).unlink()
+    with pytest.raises(FileNotFoundError, match=r"names generator\.onnx, which is missing"):
+        default_model_path()
+
+
+@pytest.mark.parametrize("manifest", ["not json", '{"file": "generator.onnx"}', "[1, 2]"])
+def test_default_model_malformed_manifest_is_reported(assets_dir, manifest):
+    install_default_model(assets_dir)
+    (assets_dir / default_model.MANIFEST).write_text(manifest)
+    with pytest.raises(ValueError, match=r"default_model\.json is malformed"):
+        default_model_path()

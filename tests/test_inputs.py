@@ -1,0 +1,94 @@
+"""Labels and noise: what the generator accepts, and the noise rule that makes images reproducible."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cgan_runtime.inputs import as_labels, as_noise, check_int, noise_for_labels
+
+
+@pytest.mark.parametrize(
+    "labels, expected",
+    [
+        (3, [3]),
+        ([0, 9, 9], [0, 9, 9]),
+        ((4,), [4]),
+        (np.array([1, 2], dtype=np.uint8), [1, 2]),
+        (np.int32(7), [7]),
+        (np.array(5), [5]),
+        (range(3), [0, 1, 2]),
+    ],
+)
+def test_as_labels_accepts_ints_sequences_and_integer_arrays(labels, expected):
+    result = as_labels(labels, num_classes=10)
+    assert result.dtype == np.int64
+    assert result.tolist() == expected
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [1.5, 2.0, True, "3", [1, 2.0], [1, False], [[1, 2]], np.array([1.0]), np.array([True]), np.array([[1]]), None],
+)
+def test_as_labels_refuses_anything_but_integers(labels):
+    with pytest.raises(ValueError, match="integer"):
+        as_labels(labels, num_classes=10)
+
+
+@pytest.mark.parametrize("labels", [-1, 10, [0, 10], np.array([3, -2])])
+def test_as_labels_refuses_labels_outside_the_classes(labels):
+    with pytest.raises(ValueError, match=r"out of range: expected an integer in \[0, 10\)"):
+        as_labels(labels, num_classes=10)
+
+
+def test_as_labels_refuses_an_empty_request():
+    with pytest.raises(ValueError, match="at least one label"):
+        as_labels([], num_classes=10)
+
+
+def test_as_noise_casts_other_floats_to_contiguous_float32():
+    noise = np.ones((4, 3), dtype=np.float64)[::2]
+    result = as_noise(noise, count=2, nz=3)
+    assert result.dtype == np.float32 and result.flags.c_contiguous
+    np.testing.assert_array_equal(result, 1.0)
+
+
+@pytest.mark.parametrize(
+    "noise, message",
+    [
+        (np.zeros((2, 4), np.float32), r"shape \(2, 3\) for 2 labels, got \(2, 4\)"),
+        (np.zeros((3, 3), np.float32), r"shape \(2, 3\) for 2 labels, got \(3, 3\)"),
+        (np.zeros(6, np.float32), r"got \(6,\)"),
+        (np.zeros((2, 3), np.int64), "float array .* got dtype int64"),
+        ([["a"] * 3] * 2, "float array"),
+    ],
+)
+def test_as_noise_says_what_shape_and_dtype_it_expected(noise, message):
+    with pytest.raises(ValueError, match=message):
+        as_noise(noise, count=2, nz=3)
+
+
+def test_noise_for_labels_gives_the_jth_occurrence_of_a_label_row_j_of_its_stream():
+    noise = noise_for_labels(np.array([3, 5, 3]), nz=4, seed=11)
+    stream_3 = np.random.default_rng([11, 3]).standard_normal((2, 4), dtype=np.float32)
+    stream_5 = np.random.default_rng([11, 5]).standard_normal((1, 4), dtype=np.float32)
+    np.testing.assert_array_equal(noise, [stream_3[0], stream_5[0], stream_3[1]])
+    assert noise.dtype == np.float32
+
+
+def test_noise_for_labels_row_does_not_depend_on_how_many_rows_are_drawn():
+    few = noise_for_labels(np.array([2]), nz=5, seed=0)
+    many = noise_for_labels(np.array([2] * 50), nz=5, seed=0)
+    np.testing.assert_array_equal(few[0], many[0])
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, True, "1"])
+def test_noise_for_labels_refuses_seeds_that_are_not_non_negative_integers(seed):
+    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+        noise_for_labels(np.array([1]), nz=2, seed=seed)
+
+
+def test_check_int_names_the_argument_and_its_minimum():
+    assert check_int("threads", np.int64(2), minimum=1) == 2
+    with pytest.raises(ValueError, match="threads must be an integer >= 1, got 0"):
+        check_int("threads", 0, minimum=1)

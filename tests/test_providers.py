@@ -1,0 +1,65 @@
+"""Provider choice: what Generator asks onnxruntime for, and what it does when CUDA does not run.
+
+No GPU is needed: `fake_providers` decides what onnxruntime offers and what
+the session reports using.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from cgan_runtime import Generator
+from cgan_runtime.providers import CPU, CUDA
+
+from support import TINY_MODEL
+
+
+def test_auto_asks_for_cuda_with_heuristic_conv_search_when_onnxruntime_offers_it(fake_providers):
+    requested = fake_providers(available=[CUDA, CPU], in_use=[CUDA, CPU])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        generator = Generator(TINY_MODEL, provider="auto")
+    assert requested == [[(CUDA, {"cudnn_conv_algo_search": "HEURISTIC"}), CPU]]
+    assert generator.providers == [CUDA, CPU]
+
+
+def test_auto_runs_quietly_on_cpu_when_onnxruntime_has_no_cuda(fake_providers):
+    requested = fake_providers(available=[CPU], in_use=[CPU])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        generator = Generator(TINY_MODEL, provider="auto")
+    assert requested == [[CPU]]
+    assert generator.providers == [CPU]
+
+
+def test_auto_warns_and_still_generates_when_cuda_is_offered_but_does_not_start(fake_providers):
+    fake_providers(available=[CUDA, CPU], in_use=[CPU])
+    with pytest.warns(RuntimeWarning, match="CUDA is available but onnxruntime could not start it; running on CPU"):
+        generator = Generator(TINY_MODEL, provider="auto")
+    assert generator.generate([1], seed=0).shape == (1, 28, 28)
+
+
+def test_cpu_never_asks_for_cuda(fake_providers):
+    requested = fake_providers(available=[CUDA, CPU], in_use=[CPU])
+    assert Generator(TINY_MODEL, provider="cpu").providers == [CPU]
+    assert requested == [[CPU]]
+
+
+def test_cuda_fails_before_loading_when_onnxruntime_has_no_cuda(fake_providers):
+    requested = fake_providers(available=[CPU], in_use=[CPU])
+    with pytest.raises(RuntimeError, match=r"provider 'cuda' was requested but this onnxruntime offers only CPU.*gpu"):
+        Generator(TINY_MODEL, provider="cuda")
+    assert requested == []
+
+
+def test_cuda_fails_when_the_session_falls_back_to_cpu(fake_providers):
+    fake_providers(available=[CUDA, CPU], in_use=[CPU])
+    with pytest.raises(RuntimeError, match="could not start it; running on CPU"):
+        Generator(TINY_MODEL, provider="cuda")
+
+
+def test_unknown_provider_is_refused_listing_the_valid_ones():
+    with pytest.raises(ValueError, match="unknown provider 'gpu': expected one of auto, cpu, cuda"):
+        Generator(TINY_MODEL, provider="gpu")

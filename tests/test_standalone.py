@@ -1,0 +1,53 @@
+"""`cgan-gen` in a fresh process, as installed: it runs without torch or onnx ever loading."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+from support import TINY_MODEL
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def run_python(code: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_generating_digits_never_imports_torch_or_onnx(tmp_path):
+    code = f"""
+import sys
+from cgan_runtime import Generator
+from cgan_runtime.cli import main
+
+Generator({str(TINY_MODEL)!r}).generate([1, 2], seed=0)
+sys.argv = ["cgan-gen", "--label", "3", "-o", "out.png", "--model", {str(TINY_MODEL)!r}]
+main()
+loaded = sorted(name for name in ("torch", "onnx", "torchvision") if name in sys.modules)
+print("heavy modules loaded:", loaded)
+"""
+    result = run_python(code, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "heavy modules loaded: []" in result.stdout
+    assert (tmp_path / "out.png").read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_importing_the_package_defers_onnxruntime_until_a_generator_is_built(tmp_path):
+    result = run_python("import sys, cgan_runtime; print('onnxruntime' in sys.modules)", tmp_path)
+    assert result.stdout.strip() == "False", result.stderr
+
+
+def test_installed_console_script_writes_a_png(tmp_path):
+    script = Path(sysconfig.get_path("scripts")) / "cgan-gen"
+    result = subprocess.run(
+        [script, "--label", "4", "-o", "four.png", "--seed", "1", "--provider", "cpu", "--model", TINY_MODEL],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "cgan-gen: wrote four.png (seed 1, CPUExecutionProvider)\n"
+    assert (tmp_path / "four.png").read_bytes().startswith(PNG_SIGNATURE)

@@ -1,0 +1,189 @@
+"""Models, recipes, checkpoints and the training loop (needs the train extra and real MNIST)."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from cgan_runtime.contract import ModelSpec  # noqa: E402
+from cgan_runtime.errors import EXIT_USAGE, UserError  # noqa: E402
+from cgan_train.checkpoint import inference_generator, load_checkpoint, save_checkpoint  # noqa: E402
+from cgan_train.cli import train_main  # noqa: E402
+from cgan_train.config import RECIPES, TrainConfig  # noqa: E402
+from cgan_train.models import ARCHS, build_models  # noqa: E402
+from cgan_train.trainer import train  # noqa: E402
+
+from support import MNIST_DIR  # noqa: E402
+
+needs_mnist = pytest.mark.skipif(not (MNIST_DIR / "MNIST" / "raw").is_dir(), reason=f"no MNIST at {MNIST_DIR}")
+
+
+def smoke_config(**overrides) -> TrainConfig:
+    """256 images, 4 steps an epoch: fast enough to train several epochs in a test."""
+    base = {"epochs": 2, "train_limit": 256, "evaluate": False}
+    return TrainConfig.for_arch("mlp", **{**base, **overrides})
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHS))
+def test_models_map_noise_and_labels_to_images_and_images_to_logits(arch):
+    spec = ModelSpec(arch=arch, nz=RECIPES[arch]["nz"])
+    g, d = build_models(spec)
+    labels = torch.arange(6) % 10
+    images = g(torch.randn(6, spec.nz), labels)
+    assert images.shape == (6, 1, 28, 28)
+    assert images.min() >= -1 and images.max() <= 1
+    assert d(images, labels).shape == (6,)
+
+
+def test_mlp_generator_has_the_seed_layer_sizes():
+    g, d = build_models(ModelSpec(arch="mlp"))
+    linears = [(m.in_features, m.out_features) for m in g.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears == [(110, 128), (128, 256), (256, 512), (512, 1024), (1024, 784)]
+    assert [m.num_features for m in g.modules() if isinstance(m, torch.nn.BatchNorm1d)] == [256, 512, 1024]
+    d_linears = [(m.in_features, m.out_features) for m in d.modules() if isinstance(m, torch.nn.Linear)]
+    assert d_linears == [(794, 512), (512, 512), (512, 512), (512, 1)]
+    assert [m.p for m in d.modules() if isinstance(m, torch.nn.Dropout)] == [0.4, 0.4]
+
+
+def test_mlp_recipe_is_the_seed_recipe():
+    cfg = TrainConfig.for_arch("mlp")
+    assert (cfg.loss, cfg.nz, cfg.batch_size, cfg.lr, cfg.beta1, cfg.beta2, cfg.ema) == (
+        "bce", 100, 64, 2e-4, 0.5, 0.999, 0.0
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [({"epochs": -1}, "epochs must be >= 1"), ({"loss": "wgan"}, "unknown loss"), ({"batch_size": 0}, "batch size")],
+)
+def test_train_config_rejects_bad_values(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig.for_arch("mlp", **overrides)
+
+
+def test_train_config_rejects_unknown_arch():
+    with pytest.raises(ValueError, match="unknown arch 'gpt'"):
+        TrainConfig.for_arch("gpt")
+
+
+def test_checkpoint_round_trip_keeps_weights_and_spec(tmp_path):
+    spec = ModelSpec(arch="mlp")
+    g, _ = build_models(spec)
+    save_checkpoint(tmp_path / "c.pt", {"spec": spec.to_dict(), "generator": g.state_dict(), "step": 3})
+    ckpt = load_checkpoint(tmp_path / "c.pt")
+    restored, restored_spec = inference_generator(ckpt)
+    assert restored_spec == spec and ckpt["step"] == 3
+    noise, labels = torch.randn(4, 100), torch.arange(4)
+    with torch.no_grad():
+        assert torch.equal(restored(noise, labels), g.eval()(noise, labels))
+
+
+def test_checkpoint_load_refuses_files_that_are_not_checkpoints(tmp_path):
+    (tmp_path / "text.pt").write_text("hello")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(UserError, match="not a readable cgan-edge checkpoint"):
+        load_checkpoint(tmp_path / "text.pt")
+    with pytest.raises(UserError, match="not a cgan-edge checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+    with pytest.raises(UserError, match="checkpoint not found"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_checkpoint_load_never_runs_pickled_code(tmp_path):
+    class Boom:
+        def __reduce__(self):
+            return (exec, ("raise SystemExit('pickled code ran')",))
+
+    (tmp_path / "evil.pt").write_bytes(pickle.dumps({"format": Boom()}))
+    with pytest.raises(UserError, match="not a readable cgan-edge checkpoint"):
+        load_checkpoint(tmp_path / "evil.pt")
+
+
+def test_checkpoint_load_refuses_another_format_version(tmp_path):
+    save_checkpoint(tmp_path / "c.pt", {})
+    ckpt = torch.load(tmp_path / "c.pt", weights_only=True)
+    torch.save({**ckpt, "format_version": 99}, tmp_path / "c.pt")
+    with pytest.raises(UserError, match="format version 99"):
+        load_checkpoint(tmp_path / "c.pt")
+
+
+@needs_mnist
+def test_train_writes_checkpoints_samples_and_metrics(tmp_path):
+    best = train(smoke_config(), MNIST_DIR, tmp_path, device="cpu")
+    assert best == tmp_path / "best.pt" and best.is_file() and (tmp_path / "last.pt").is_file()
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["epoch_001.png", "epoch_002.png"]
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2]
+    assert all(r["images_per_s"] > 0 and r["loss_g"] > 0 for r in records)
+    ckpt = load_checkpoint(tmp_path / "last.pt")
+    assert (ckpt["epoch"], ckpt["step"]) == (2, 8)
+    assert ckpt["train_config"]["arch"] == "mlp" and ckpt["spec"]["nz"] == 100
+
+
+def assert_same_state(a: dict, b: dict) -> None:
+    for part in ("generator", "discriminator", "opt_g", "opt_d"):
+        flat_a, flat_b = _tensors(a[part]), _tensors(b[part])
+        assert flat_a.keys() == flat_b.keys()
+        for key in flat_a:
+            assert torch.equal(flat_a[key], flat_b[key]), f"{part}.{key} differs"
+
+
+def _tensors(tree, prefix="") -> dict:
+    if isinstance(tree, torch.Tensor):
+        return {prefix: tree}
+    if isinstance(tree, dict):
+        return {k: v for key, sub in tree.items() for k, v in _tensors(sub, f"{prefix}.{key}").items()}
+    if isinstance(tree, list | tuple):
+        return {k: v for i, sub in enumerate(tree) for k, v in _tensors(sub, f"{prefix}.{i}").items()}
+    return {}
+
+
+@needs_mnist
+def test_train_resumed_at_an_epoch_boundary_matches_one_uninterrupted_run(tmp_path):
+    train(smoke_config(epochs=3), MNIST_DIR, tmp_path / "once", device="cpu")
+    train(smoke_config(epochs=1), MNIST_DIR, tmp_path / "twice", device="cpu")
+    train(smoke_config(epochs=3), MNIST_DIR, tmp_path / "twice", device="cpu", resume=True)
+    assert_same_state(load_checkpoint(tmp_path / "once" / "last.pt"), load_checkpoint(tmp_path / "twice" / "last.pt"))
+
+
+@needs_mnist
+def test_train_resumed_mid_epoch_matches_one_uninterrupted_run(tmp_path):
+    train(smoke_config(epochs=2, max_steps=6), MNIST_DIR, tmp_path / "once", device="cpu")
+    train(smoke_config(epochs=2, max_steps=3), MNIST_DIR, tmp_path / "twice", device="cpu")
+    train(smoke_config(epochs=2, max_steps=6), MNIST_DIR, tmp_path / "twice", device="cpu", resume=True)
+    once, twice = load_checkpoint(tmp_path / "once" / "last.pt"), load_checkpoint(tmp_path / "twice" / "last.pt")
+    assert twice["step"] == 6
+    assert_same_state(once, twice)
+
+
+def test_train_resume_without_a_run_is_a_usage_error(tmp_path):
+    with pytest.raises(UserError, match="no .*last.pt to resume from") as err:
+        train(smoke_config(), MNIST_DIR, tmp_path, device="cpu", resume=True)
+    assert err.value.exit_code == EXIT_USAGE
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--epochs", "-1"], "epochs must be >= 1"),
+        (["--arch", "gpt"], "unknown arch 'gpt'"),
+        (["--device", "tpu"], "unknown device 'tpu'"),
+        (["--epochs", "many"], "'--epochs'"),
+    ],
+)
+def test_train_cli_bad_arguments_give_one_line_and_exit_2(run_cli, tmp_path, args, message):
+    result = run_cli(train_main, "cgan-train", "--data-dir", MNIST_DIR, "--out", tmp_path / "run", *args)
+    assert result.exit_code == EXIT_USAGE
+    assert len(result.stderr_lines) == 1 and message in result.stderr_lines[0], result.stderr
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_train_cli_missing_data_names_the_expected_layout(run_cli, tmp_path):
+    result = run_cli(train_main, "cgan-train", "--data-dir", tmp_path / "nowhere", "--no-download", "--out", tmp_path)
+    assert result.exit_code == EXIT_USAGE
+    assert len(result.stderr_lines) == 1
+    assert "MNIST not found" in result.stderr and "MNIST/raw" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,72 @@
+"""Training hyper-parameters. The model's shape lives in `cgan_runtime.contract.ModelSpec`."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Mapping
+
+from cgan_runtime.contract import ModelSpec
+
+from .losses import LOSSES
+from .models import ARCHS
+
+
+# Per-architecture defaults: `--arch mlp` is the seed's recipe, untouched;
+# `edge` is the recipe behind the shipped model. Command-line flags override.
+RECIPES: dict[str, dict[str, Any]] = {
+    "mlp": {"loss": "bce", "nz": 100, "epochs": 30, "batch_size": 64, "lr": 2e-4, "beta1": 0.5, "ema": 0.0},
+    "edge": {"loss": "hinge", "nz": 64, "epochs": 30, "batch_size": 64, "lr": 2e-4, "beta1": 0.0, "ema": 0.999},
+}
+DEFAULT_ARCH = "edge"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    arch: str = "mlp"
+    loss: str = "bce"
+    nz: int = 100
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    ema: float = 0.0  # decay of the generator's weight average; 0 = off
+    seed: int = 0
+    max_steps: int | None = None
+    train_limit: int | None = None  # use only the first N training images (smoke runs)
+    evaluate: bool = True  # score each epoch to choose best.pt (trains the classifier once)
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.arch in ARCHS, f"unknown arch '{self.arch}' (choose from {', '.join(ARCHS)})"),
+            (self.loss in LOSSES, f"unknown loss '{self.loss}' (choose from {', '.join(LOSSES)})"),
+            (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
+            (self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}"),
+            (self.lr > 0, f"learning rate must be > 0, got {self.lr}"),
+            (0 <= self.ema < 1, f"ema decay must be in [0, 1), got {self.ema}"),
+            (self.nz >= 1, f"nz must be >= 1, got {self.nz}"),
+            (self.max_steps is None or self.max_steps >= 1, f"max steps must be >= 1, got {self.max_steps}"),
+            (self.train_limit is None or self.train_limit >= 1, f"train limit must be >= 1, got {self.train_limit}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+    @classmethod
+    def for_arch(cls, arch: str = DEFAULT_ARCH, **overrides: Any) -> "TrainConfig":
+        """The arch's recipe with the given fields overridden (None means keep the recipe)."""
+        if arch not in RECIPES:
+            raise ValueError(f"unknown arch '{arch}' (choose from {', '.join(RECIPES)})")
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return cls(arch=arch, **{**RECIPES[arch], **given})
+
+    def model_spec(self) -> ModelSpec:
+        return ModelSpec(arch=self.arch, nz=self.nz)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
