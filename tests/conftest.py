@@ -80,3 +80,19 @@ def run_cli(monkeypatch: pytest.MonkeyPatch, capfdbinary: pytest.CaptureFixture[
 def cgan_gen(run_cli: Callable[..., CliResult]) -> Callable[..., CliResult]:
     """Run `cgan-gen ARGS` in this process."""
     return lambda *args: run_cli(main, "cgan-gen", *args)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A seed-MLP checkpoint after 8 training steps on 256 real images: real weights, seconds to make."""
+    pytest.importorskip("torch")
+    from cgan_train.config import TrainConfig
+    from cgan_train.trainer import train
+
+    from support import MNIST_DIR
+
+    if not (MNIST_DIR / "MNIST" / "raw").is_dir():
+        pytest.skip(f"no MNIST at {MNIST_DIR}")
+    out = tmp_path_factory.mktemp("tiny-run")
+    cfg = TrainConfig.for_arch("mlp", epochs=2, train_limit=256, evaluate=False)
+    return train(cfg, MNIST_DIR, out, device="cpu")

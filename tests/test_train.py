@@ -98,7 +98,7 @@ def test_checkpoint_load_never_runs_pickled_code(tmp_path):
         def __reduce__(self):
             return (exec, ("raise SystemExit('pickled code ran')",))
 
-    (tmp_path / "evil.pt").write_bytes(pickle.dumps({"format": Boom()}))
+    (tmp_path / "evil.pt").write_bytes(pickle.dumps({"format": Boom()}, protocol=2))
     with pytest.raises(UserError, match="not a readable cgan-edge checkpoint"):
         load_checkpoint(tmp_path / "evil.pt")
 

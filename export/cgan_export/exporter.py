@@ -157,5 +157,5 @@ def _accuracies(models: dict[str, Path], data_dir: Path) -> dict[str, float]:
     result = {}
     for name, path in models.items():
         sample, nz = onnx_sampler(path, torch.device("cpu"))
-        result[name] = evaluator.full(sample, nz, parzen=False).label_accuracy
+        result[name] = 100 * evaluator.full(sample, nz, parzen=False).label_accuracy
     return result

@@ -15,7 +15,7 @@ from .models import ARCHS
 # `edge` is the recipe behind the shipped model. Command-line flags override.
 RECIPES: dict[str, dict[str, Any]] = {
     "mlp": {"loss": "bce", "nz": 100, "epochs": 30, "batch_size": 64, "lr": 2e-4, "beta1": 0.5, "ema": 0.0},
-    "edge": {"loss": "hinge", "nz": 64, "epochs": 30, "batch_size": 64, "lr": 2e-4, "beta1": 0.0, "ema": 0.999},
+    "edge": {"loss": "hinge", "nz": 100, "epochs": 30, "batch_size": 64, "lr": 2e-4, "beta1": 0.5, "ema": 0.999},
 }
 DEFAULT_ARCH = "edge"
 
@@ -31,6 +31,7 @@ class TrainConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     ema: float = 0.0  # decay of the generator's weight average; 0 = off
+    diversity: float = 0.0  # weight of the mode-seeking penalty; 0 = off
     seed: int = 0
     max_steps: int | None = None
     train_limit: int | None = None  # use only the first N training images (smoke runs)
@@ -44,6 +45,7 @@ class TrainConfig:
             (self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}"),
             (self.lr > 0, f"learning rate must be > 0, got {self.lr}"),
             (0 <= self.ema < 1, f"ema decay must be in [0, 1), got {self.ema}"),
+            (self.diversity >= 0, f"diversity weight must be >= 0, got {self.diversity}"),
             (self.nz >= 1, f"nz must be >= 1, got {self.nz}"),
             (self.max_steps is None or self.max_steps >= 1, f"max steps must be >= 1, got {self.max_steps}"),
             (self.train_limit is None or self.train_limit >= 1, f"train limit must be >= 1, got {self.train_limit}"),

@@ -27,4 +27,18 @@ def generator_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"unknown loss '{kind}' (choose from {', '.join(LOSSES)})")
 
 
+def mode_seeking_penalty(images: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """MSGAN's regulariser (Mao et al. 2019), for a batch whose two halves share labels.
+
+    A conditional generator can satisfy its critic by ignoring the noise and
+    drawing one digit per label; rewarding the ratio of image distance to
+    noise distance between same-label pairs makes different noise mean a
+    different digit.
+    """
+    half = images.shape[0] // 2
+    image_gap = (images[:half] - images[half : 2 * half]).abs().flatten(1).mean(1)
+    noise_gap = (noise[:half] - noise[half : 2 * half]).abs().mean(1)
+    return 1.0 / ((image_gap / noise_gap).mean() + 1e-5)
+
+
 LOSSES = ("bce", "hinge")

@@ -25,7 +25,7 @@ from cgan_runtime.images import encode_png, make_grid, to_uint8
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data import load_mnist, to_model_range
-from .losses import discriminator_loss, generator_loss
+from .losses import discriminator_loss, generator_loss, mode_seeking_penalty
 from .models import build_models
 
 SAMPLES_PER_LABEL = 10
@@ -66,6 +66,34 @@ def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
         p_ema.lerp_(p, 1.0 - decay)
     for b_ema, b in zip(ema.buffers(), model.buffers()):
         b_ema.copy_(b)
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(generator: torch.nn.Module, spec, device: torch.device, seed: int,
+                          batches: int = 40, batch_size: int = 250) -> None:
+    """Give a weight-averaged generator BatchNorm statistics of its own.
+
+    The average's buffers are copied from the live generator, whose running
+    statistics describe other weights; eval mode (and so the exported file)
+    would normalise with the wrong numbers. An exact average over fresh
+    batches fixes that. Its noise has its own stream: resuming must not drift.
+    """
+    norms = [m for m in generator.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    rng = torch.Generator().manual_seed(seed)
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches below
+    generator.train()
+    for _ in range(batches):
+        noise = torch.randn(batch_size, spec.nz, generator=rng).to(device)
+        labels = torch.randint(0, spec.num_classes, (batch_size,), generator=rng).to(device)
+        generator(noise, labels)
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    generator.eval()
 
 
 def write_samples(path: Path, generator: torch.nn.Module, noise: torch.Tensor, labels: torch.Tensor) -> None:
@@ -170,11 +198,17 @@ def train(cfg: TrainConfig, data_dir: Path, out_dir: Path, device: str = "auto",
                 idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
                 x, y = real_images[idx], real_labels[idx]
                 z = torch.randn(cfg.batch_size, spec.nz, device=dev)
-                y_fake = torch.randint(0, spec.num_classes, (cfg.batch_size,), device=dev)
+                if cfg.diversity > 0:  # two halves with the same labels, for the mode-seeking pairs
+                    y_fake = torch.randint(0, spec.num_classes, (cfg.batch_size // 2,), device=dev).repeat(2)
+                    y_fake = torch.cat([y_fake, y_fake[: cfg.batch_size % 2]])
+                else:
+                    y_fake = torch.randint(0, spec.num_classes, (cfg.batch_size,), device=dev)
 
                 # G step first, then D on the same fakes: the seed's order, one G forward per step.
                 fake = G(z, y_fake)
                 loss_g = generator_loss(cfg.loss, D(fake, y_fake))
+                if cfg.diversity > 0:
+                    loss_g = loss_g + cfg.diversity * mode_seeking_penalty(fake, z)
                 opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
                 opt_g.step()
@@ -196,6 +230,8 @@ def train(cfg: TrainConfig, data_dir: Path, out_dir: Path, device: str = "auto",
         if last == steps_per_epoch:
             epoch += 1
 
+        if G_ema is not None:
+            recalibrate_batchnorm(G_ema, spec, dev, seed=cfg.seed + 2)
         score, metrics = None, {}
         if evaluator is not None:
             metrics = evaluator.quick(lambda lab, noise: sampler(noise.to(dev), lab.to(dev)), spec.nz, seed=cfg.seed)

@@ -1,0 +1,147 @@
+"""cgan-export: checkpoint -> verified ONNX that follows the contract."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+from cgan_export.cli import main as export_main  # noqa: E402
+from cgan_export.exporter import PARITY_BATCHES, export_checkpoint  # noqa: E402
+from cgan_runtime import Generator  # noqa: E402
+from cgan_runtime.contract import (  # noqa: E402
+    KEY_PACKAGE_VERSION, KEY_PRECISION, KEY_SOURCE_SHA256, KEY_SPEC, KEY_TRAINING_STEPS,
+)
+from cgan_runtime.errors import EXIT_RUNTIME, EXIT_USAGE, UserError  # noqa: E402
+from cgan_train.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+
+from support import MNIST_DIR  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_checkpoint, tmp_path_factory):
+    out = tmp_path_factory.mktemp("export") / "gen.onnx"
+    return export_checkpoint(tiny_checkpoint, out), out
+
+
+def test_export_writes_a_file_the_runtime_loads_with_the_checkpoints_spec(exported, tiny_checkpoint):
+    report, path = exported
+    ckpt = load_checkpoint(tiny_checkpoint)
+    gen = Generator(path, provider="cpu")
+    assert gen.spec.to_dict() == ckpt["spec"]
+    assert report.size_bytes == path.stat().st_size
+
+
+def test_export_metadata_records_provenance(exported, tiny_checkpoint):
+    _, path = exported
+    meta = Generator(path, provider="cpu").metadata
+    assert meta[KEY_TRAINING_STEPS] == str(load_checkpoint(tiny_checkpoint)["step"])
+    assert meta[KEY_SOURCE_SHA256] == hashlib.sha256(tiny_checkpoint.read_bytes()).hexdigest()
+    assert meta[KEY_PRECISION] == "fp32" and meta[KEY_PACKAGE_VERSION]
+    assert json.loads(meta[KEY_SPEC])["arch"] == "mlp"
+
+
+def test_export_matches_torch_within_1e5_at_every_checked_batch_size(exported):
+    report, _ = exported
+    assert sorted(report.max_abs_diff) == sorted(PARITY_BATCHES)
+    assert max(report.max_abs_diff.values()) <= 1e-5
+
+
+def test_export_folds_batchnorm_into_the_matmuls(exported):
+    report, path = exported
+    ops = {node.op_type for node in onnx.load(path).graph.node}
+    assert "BatchNormalization" not in ops
+    assert report.nodes_after < report.nodes_before
+
+
+def test_exported_batch_dimension_is_dynamic(exported):
+    _, path = exported
+    gen = Generator(path, provider="cpu")
+    assert gen.generate([3], seed=1).shape == (1, 28, 28)
+    big = gen.generate(np.arange(10_000) % 10, seed=1, batch_size=10_000)
+    assert big.shape == (10_000, 28, 28)
+
+
+@pytest.mark.parametrize("variant", ["fp16", "int8"])
+def test_export_variants_are_smaller_run_and_report_accuracy_beside_fp32(exported, tiny_checkpoint, tmp_path, variant):
+    if not (MNIST_DIR / "MNIST" / "raw").is_dir():
+        pytest.skip(f"no MNIST at {MNIST_DIR}")
+    fp32_report, fp32_path = exported
+    report = export_checkpoint(tiny_checkpoint, tmp_path / f"g.{variant}.onnx", variant=variant, data_dir=MNIST_DIR)
+    assert report.size_bytes < 0.6 * fp32_report.size_bytes
+    assert set(report.label_accuracy) == {"fp32", variant}
+    assert report.label_accuracy["fp32"] - report.label_accuracy[variant] <= 0.5
+    smaller = Generator(tmp_path / f"g.{variant}.onnx", provider="cpu")
+    assert smaller.metadata[KEY_PRECISION] == variant
+    # Not bit-exact, but the same pictures: a small mean error per pixel on the [-1, 1] scale.
+    labels = np.arange(500) % 10
+    reference = Generator(fp32_path, provider="cpu").generate_raw(labels, seed=3)
+    assert np.abs(smaller.generate_raw(labels, seed=3) - reference).mean() < 0.05
+
+
+def test_export_refuses_a_variant_that_loses_accuracy(tiny_checkpoint, tmp_path, monkeypatch):
+    monkeypatch.setattr("cgan_export.exporter._accuracies", lambda models, data_dir: {"fp32": 95.0, "int8": 94.0})
+    with pytest.raises(UserError, match="int8 loses 1.00 points"):
+        export_checkpoint(tiny_checkpoint, tmp_path / "g.onnx", variant="int8", data_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def assert_one_line_error(result, code, fragment, folder):
+    assert result.exit_code == code, result.stderr
+    assert len(result.stderr_lines) == 1 and fragment in result.stderr_lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list(folder.glob("*.onnx")) and not list(folder.glob(".*.tmp"))
+
+
+def test_export_cli_refuses_a_missing_checkpoint(run_cli, tmp_path):
+    result = run_cli(export_main, "cgan-export", "--ckpt", tmp_path / "best.pt")
+    assert_one_line_error(result, EXIT_RUNTIME, "checkpoint not found", tmp_path)
+
+
+def test_export_cli_refuses_a_file_that_is_not_a_checkpoint(run_cli, tmp_path):
+    (tmp_path / "best.pt").write_bytes(b"\x00not a checkpoint" * 10)
+    result = run_cli(export_main, "cgan-export", "--ckpt", tmp_path / "best.pt")
+    assert_one_line_error(result, EXIT_RUNTIME, "not a readable cgan-edge checkpoint", tmp_path)
+
+
+def test_export_cli_refuses_a_checkpoint_of_another_format_version(run_cli, tiny_checkpoint, tmp_path):
+    ckpt = load_checkpoint(tiny_checkpoint)
+    save_checkpoint(tmp_path / "best.pt", {k: v for k, v in ckpt.items() if k not in ("format", "format_version")})
+    old = torch.load(tmp_path / "best.pt", weights_only=True)
+    torch.save({**old, "format_version": 0}, tmp_path / "best.pt")
+    result = run_cli(export_main, "cgan-export", "--ckpt", tmp_path / "best.pt")
+    assert_one_line_error(result, EXIT_RUNTIME, "format version 0", tmp_path)
+
+
+def test_export_cli_refuses_an_unwritable_output_before_exporting(run_cli, tiny_checkpoint, tmp_path):
+    result = run_cli(export_main, "cgan-export", "--ckpt", tiny_checkpoint, "-o", tmp_path / "missing" / "g.onnx")
+    assert_one_line_error(result, EXIT_RUNTIME, "does not exist", tmp_path)
+    result = run_cli(export_main, "cgan-export", "--ckpt", tiny_checkpoint, "-o", tmp_path)
+    assert_one_line_error(result, EXIT_RUNTIME, "is a directory", tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--opset", "16"], "opset 16 is too old"),
+        (["--precision", "fp8"], "unknown precision 'fp8'"),
+        (["--precision", "fp16", "--quantize", "int8"], "choose one variant"),
+        (["--quantize", "int8"], "needs --data-dir"),
+    ],
+)
+def test_export_cli_bad_options_are_usage_errors(run_cli, tiny_checkpoint, tmp_path, args, fragment):
+    result = run_cli(export_main, "cgan-export", "--ckpt", tiny_checkpoint, "-o", tmp_path / "g.onnx", *args)
+    assert_one_line_error(result, EXIT_USAGE, fragment, tmp_path)
+
+
+def test_export_cli_prints_the_verification_summary(run_cli, tiny_checkpoint, tmp_path):
+    result = run_cli(export_main, "cgan-export", "--ckpt", tiny_checkpoint, "-o", tmp_path / "g.onnx")
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout.decode()
+    assert "wrote" in out and "max |onnxruntime - torch|" in out and "nodes" in out and "MB" in out
+    assert (tmp_path / "g.onnx").is_file()
