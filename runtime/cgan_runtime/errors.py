@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-import typer
+if TYPE_CHECKING:  # the library raises UserError without paying for typer's import
+    import typer
 
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
@@ -31,6 +32,8 @@ def run_app(app: typer.Typer, prog: str) -> None:
     Its click exceptions are matched by shape (`format_message` and `exit_code`)
     because typer vendors click in some releases and depends on it in others.
     """
+    import typer
+
     try:
         code = app(prog_name=prog, standalone_mode=False)
     except UserError as exc:
