@@ -13,9 +13,10 @@ from cgan_runtime.contract import ModelSpec  # noqa: E402
 from cgan_runtime.errors import EXIT_USAGE, UserError  # noqa: E402
 from cgan_train.checkpoint import inference_generator, load_checkpoint, save_checkpoint  # noqa: E402
 from cgan_train.cli import train_main  # noqa: E402
-from cgan_train.config import RECIPES, TrainConfig  # noqa: E402
+from cgan_train.config import TrainConfig  # noqa: E402
 from cgan_train.models import ARCHS, build_models  # noqa: E402
-from cgan_train.trainer import train  # noqa: E402
+from cgan_train.losses import mode_seeking_penalty  # noqa: E402
+from cgan_train.trainer import recalibrate_batchnorm, train  # noqa: E402
 
 from support import MNIST_DIR  # noqa: E402
 
@@ -30,7 +31,7 @@ def smoke_config(**overrides) -> TrainConfig:
 
 @pytest.mark.parametrize("arch", sorted(ARCHS))
 def test_models_map_noise_and_labels_to_images_and_images_to_logits(arch):
-    spec = ModelSpec(arch=arch, nz=RECIPES[arch]["nz"])
+    spec = ModelSpec(arch=arch, nz=7)
     g, d = build_models(spec)
     labels = torch.arange(6) % 10
     images = g(torch.randn(6, spec.nz), labels)
@@ -47,6 +48,12 @@ def test_mlp_generator_has_the_seed_layer_sizes():
     d_linears = [(m.in_features, m.out_features) for m in d.modules() if isinstance(m, torch.nn.Linear)]
     assert d_linears == [(794, 512), (512, 512), (512, 512), (512, 1)]
     assert [m.p for m in d.modules() if isinstance(m, torch.nn.Dropout)] == [0.4, 0.4]
+
+
+def test_edge_recipe_trains_the_seed_networks_and_samples_a_weight_average():
+    cfg = TrainConfig.for_arch()
+    assert cfg.arch == "edge" and cfg.model_spec().arch == "mlp"
+    assert cfg.ema > 0
 
 
 def test_mlp_recipe_is_the_seed_recipe():
@@ -68,6 +75,26 @@ def test_train_config_rejects_bad_values(overrides, message):
 def test_train_config_rejects_unknown_arch():
     with pytest.raises(ValueError, match="unknown arch 'gpt'"):
         TrainConfig.for_arch("gpt")
+
+
+def test_recalibrate_batchnorm_replaces_stale_statistics_without_touching_the_global_rng():
+    spec = ModelSpec(arch="mlp")
+    g, _ = build_models(spec)
+    norms = [m for m in g.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    for m in norms:
+        m.running_mean.fill_(100.0)
+    before = torch.get_rng_state()
+    recalibrate_batchnorm(g, spec, torch.device("cpu"), seed=0, batches=4, batch_size=64)
+    assert torch.equal(torch.get_rng_state(), before)
+    assert not g.training
+    assert all(m.running_mean.abs().max() < 10 and m.momentum == 0.1 for m in norms)
+
+
+def test_mode_seeking_penalty_is_lower_for_a_generator_that_uses_its_noise():
+    noise = torch.randn(8, 4)
+    varied = noise.repeat(1, 196).view(8, 1, 28, 28)  # images that follow the noise
+    same = torch.zeros(8, 1, 28, 28) + torch.randn(1, 1, 28, 28)  # one image whatever the noise
+    assert mode_seeking_penalty(varied, noise) < mode_seeking_penalty(same, noise)
 
 
 def test_checkpoint_round_trip_keeps_weights_and_spec(tmp_path):
@@ -179,7 +206,7 @@ def test_train_cli_bad_arguments_give_one_line_and_exit_2(run_cli, tmp_path, arg
     result = run_cli(train_main, "cgan-train", "--data-dir", MNIST_DIR, "--out", tmp_path / "run", *args)
     assert result.exit_code == EXIT_USAGE
     assert len(result.stderr_lines) == 1 and message in result.stderr_lines[0], result.stderr
-    assert not (tmp_path / "run" / "last.pt").exists()
+    assert not (tmp_path / "run").exists()
 
 
 def test_train_cli_missing_data_names_the_expected_layout(run_cli, tmp_path):

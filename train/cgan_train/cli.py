@@ -35,13 +35,16 @@ def _require_torch() -> None:
 def train(
     data_dir: Path = typer.Option(Path("data"), help=DATA_DIR_HELP),
     out: Path = typer.Option(Path("runs/default"), "--out", "-o", help="Run folder: checkpoints, samples, metrics."),
-    arch: Optional[str] = typer.Option(None, help="Model pair: edge (default, the shipped recipe) or mlp (the seed's)."),
+    arch: Optional[str] = typer.Option(None, help="Recipe: edge (default, the shipped model's) or mlp (the seed's)."),
     loss: Optional[str] = typer.Option(None, help="bce or hinge [default: the arch's recipe]."),
     epochs: Optional[int] = typer.Option(None, help="Epochs to train in total [default: the arch's recipe]."),
     batch_size: Optional[int] = typer.Option(None, help="[default: the arch's recipe]"),
     lr: Optional[float] = typer.Option(None, help="Adam learning rate for G and D [default: the arch's recipe]."),
     ema: Optional[float] = typer.Option(None, help="Decay of G's weight average, 0 = off [default: the arch's recipe]."),
     nz: Optional[int] = typer.Option(None, help="Noise dimension [default: the arch's recipe]."),
+    diversity: Optional[float] = typer.Option(
+        None, help="Weight of the mode-seeking penalty (MSGAN), 0 = off [default: the arch's recipe]."
+    ),
     max_steps: Optional[int] = typer.Option(None, help="Stop after this many steps in total (smoke runs)."),
     train_limit: Optional[int] = typer.Option(None, help="Train on the first N images only (smoke runs)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
@@ -58,7 +61,7 @@ def train(
     try:
         cfg = TrainConfig.for_arch(
             arch or DEFAULT_ARCH, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr, ema=ema, nz=nz,
-            max_steps=max_steps, train_limit=train_limit, seed=seed, evaluate=evaluate,
+            diversity=diversity, max_steps=max_steps, train_limit=train_limit, seed=seed, evaluate=evaluate,
         )
     except ValueError as exc:
         raise UserError(str(exc), EXIT_USAGE) from None

@@ -1,4 +1,4 @@
-"""Generators and discriminators, one pair per `--arch`.
+"""Generators and discriminators, one pair per network name.
 
 Every generator maps (noise float [N, nz], label int64 [N]) to images in [-1, 1]
 of shape [N, C, H, W]; every discriminator maps (image, label) to a logit [N].
@@ -12,7 +12,6 @@ import math
 
 import torch
 from torch import nn
-from torch.nn.utils.parametrizations import spectral_norm
 
 from cgan_runtime.contract import ModelSpec
 
@@ -83,33 +82,10 @@ def init_seed_weights(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-# --- edge: the seed's generator against a projection critic -------------------------
-
-
-class MlpProjectionDiscriminator(nn.Module):
-    """The seed's fully connected critic made conditional by projection, with spectral norm."""
-
-    def __init__(self, spec: ModelSpec, width: int = 512) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
-            spectral_norm(nn.Linear(math.prod(spec.image_shape), width)),
-            _lrelu(),
-            spectral_norm(nn.Linear(width, width)),
-            _lrelu(),
-            spectral_norm(nn.Linear(width, width)),
-            _lrelu(),
-        )
-        self.head = spectral_norm(nn.Linear(width, 1))
-        self.label_emb = spectral_norm(nn.Embedding(spec.num_classes, width))
-
-    def forward(self, image: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
-        h = self.features(image.flatten(1))
-        return self.head(h).squeeze(1) + (self.label_emb(label) * h).sum(dim=1)
-
-
+# Network pairs by name; the name travels as ModelSpec.arch. Training recipes
+# (cgan_train.config.RECIPES) choose a pair and its hyper-parameters.
 ARCHS = {
     "mlp": (MlpGenerator, MlpDiscriminator),
-    "edge": (MlpGenerator, MlpProjectionDiscriminator),
 }
 
 
@@ -120,12 +96,7 @@ def build_models(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
     g_cls, d_cls = ARCHS[spec.arch]
     g, d = g_cls(spec), d_cls(spec)
     g.apply(init_seed_weights)
-    if spec.arch == "mlp":
-        d.apply(init_seed_weights)
-    else:
-        # A label embedding at N(0, 0.02) is a whisper beside N(0, 1) noise; at the
-        # default N(0, 1) the label is heard from the first step.
-        nn.init.normal_(g.label_emb.weight)
+    d.apply(init_seed_weights)
     return g, d
 
 

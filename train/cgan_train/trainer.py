@@ -110,8 +110,6 @@ def train(cfg: TrainConfig, data_dir: Path, out_dir: Path, device: str = "auto",
           download: bool = False, resume: bool = False) -> Path:
     """Train a CGAN and return the path of best.pt."""
     dev = resolve_device(device)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "samples").mkdir(exist_ok=True)
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
     ckpt = None
     if resume:
@@ -140,6 +138,8 @@ def train(cfg: TrainConfig, data_dir: Path, out_dir: Path, device: str = "auto",
     if steps_per_epoch == 0:
         raise UserError(f"batch size {cfg.batch_size} is larger than the {n} training images", EXIT_USAGE)
 
+    out_dir.mkdir(parents=True, exist_ok=True)  # only once the data is known to be there
+    (out_dir / "samples").mkdir(exist_ok=True)
     spec = cfg.model_spec()
     G, D = build_models(spec)
     G, D = G.to(dev), D.to(dev)
