@@ -175,11 +175,11 @@ def _coldstart(subject, args: argparse.Namespace, runs: int):
 
 
 def _training(args: argparse.Namespace, steps: int):
-    from cgan_train.models import ARCHS
+    from cgan_train.config import RECIPES
 
     from . import training
 
-    result = training.measure(sorted(ARCHS), args.data_dir, steps, args.threads)
+    result = training.measure(sorted(RECIPES), args.data_dir, steps, args.threads)
     tables = [training.table(result)]
     if args.train_run:
         targets = [training.parse_target(t) for t in args.target]
