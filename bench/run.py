@@ -37,7 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=Path,
         action="append",
         default=[],
-        help="Training checkpoint; repeat for another arch (one per arch). The first is cold-started.",
+        help="Training checkpoint; repeat for another network (one per network). The first is cold-started.",
     )
     parser.add_argument(
         "--onnx-dir",
@@ -129,7 +129,7 @@ def _prepare(ckpts: list[Path], onnx_dir: Path, every_variant: bool) -> list:
     subjects = [models.prepare(ckpt, onnx_dir, variants) for ckpt in ckpts]
     archs = [s.arch for s in subjects]
     if len(set(archs)) != len(archs):
-        sys.exit(f"one --ckpt per arch, got archs {archs}")
+        sys.exit(f"one --ckpt per network, got networks {archs}")
     return subjects
 
 
