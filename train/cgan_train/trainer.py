@@ -234,8 +234,11 @@ def train(cfg: TrainConfig, data_dir: Path, out_dir: Path, device: str = "auto",
             recalibrate_batchnorm(G_ema, spec, dev, seed=cfg.seed + 2)
         score, metrics = None, {}
         if evaluator is not None:
+            # Score what export will ship: eval mode, BatchNorm on its running statistics.
+            sampler.eval()
             metrics = evaluator.quick(lambda lab, noise: sampler(noise.to(dev), lab.to(dev)), spec.nz, seed=cfg.seed)
             score = metrics["fid"]
+            G.train()
         is_best = score is None or score < best_score
         if is_best and score is not None:
             best_score = score
