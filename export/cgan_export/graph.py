@@ -17,6 +17,22 @@ from onnx import helper, numpy_helper
 from cgan_runtime.contract import INPUT_LABEL, INPUT_NOISE, OUTPUT_IMAGE, ModelSpec
 
 
+@contextlib.contextmanager
+def _quiet(logger: str):
+    """Silence a library that narrates its work on stdout, stderr, warnings and a logger,
+    restoring all four afterwards so an embedding app's logging is left as it was."""
+    log = logging.getLogger(logger)
+    level = log.level
+    log.setLevel(logging.ERROR)
+    sink = io.StringIO()
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        log.setLevel(level)
+
+
 def export_onnx(generator: torch.nn.Module, spec: ModelSpec, opset: int) -> tuple[onnx.ModelProto, int]:
     """Export `generator` (already in eval mode) with a symbolic batch dimension.
 
@@ -29,11 +45,7 @@ def export_onnx(generator: torch.nn.Module, spec: ModelSpec, opset: int) -> tupl
     batch = torch.export.Dim("N", min=1)
     # Example batch of 2: a batch of 1 would let the exporter specialise N away.
     example = (torch.randn(2, spec.nz), torch.arange(2, dtype=torch.long) % spec.num_classes)
-    # The exporter narrates every pass on stdout/stderr and logging; keep our output readable.
-    quiet = io.StringIO()
-    with warnings.catch_warnings(), contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
-        warnings.simplefilter("ignore")
-        logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    with _quiet("torch.onnx"):
         program = torch.onnx.export(
             generator,
             example,
@@ -125,10 +137,9 @@ def int8_weights(model: onnx.ModelProto) -> onnx.ModelProto:
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         onnx.save(gemm_to_matmul(model), src)
-        # The quantizer logs advice about static pre-processing, which a dynamic quantization does not need.
-        logging.getLogger().setLevel(logging.ERROR)
-        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        # The quantizer logs (on the root logger) advice about static pre-processing,
+        # which a dynamic quantization does not need.
+        with _quiet(""):
             quantize_dynamic(src, dst, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
         quantized = onnx.load(dst)
     # The quantizer rebuilds the model; carry the contract's metadata across.
