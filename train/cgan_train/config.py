@@ -20,7 +20,7 @@ from .models import ARCHS
 RECIPES: dict[str, dict[str, Any]] = {
     "mlp": {"network": "mlp", "loss": "bce", "nz": 100, "epochs": 30, "batch_size": 64, "lr": 2e-4,
             "beta1": 0.5, "ema": 0.0},
-    "edge": {"network": "mlp", "loss": "bce", "nz": 100, "epochs": 60, "batch_size": 64, "lr": 2e-4,
+    "edge": {"network": "mlp", "loss": "bce", "nz": 100, "epochs": 75, "batch_size": 64, "lr": 2e-4,
              "beta1": 0.5, "ema": 0.999},
 }
 DEFAULT_ARCH = "edge"
