@@ -7,7 +7,6 @@ on fresh noise for every label at several batch sizes.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,7 +18,7 @@ import torch
 import cgan_runtime
 from cgan_runtime.contract import DEFAULT_OPSET, MIN_OPSET, Provenance, to_metadata
 from cgan_runtime.errors import EXIT_USAGE, UserError
-from cgan_runtime.files import write_output
+from cgan_runtime.files import check_writable, write_output
 from cgan_train.checkpoint import file_sha256, inference_generator, load_checkpoint
 
 from .graph import export_onnx, fp16_weights, int8_weights, set_metadata
@@ -77,7 +76,7 @@ def export_checkpoint(
     if variant != "fp32" and data_dir is None:
         raise UserError(f"checking the {variant} variant's accuracy needs --data-dir (MNIST)", EXIT_USAGE)
     out_path = out_path or default_output(ckpt_path, variant)
-    _check_writable(out_path)  # before minutes of work, not after
+    check_writable(out_path)  # before minutes of work, not after
 
     ckpt = load_checkpoint(ckpt_path)
     generator, spec = inference_generator(ckpt)
@@ -120,16 +119,6 @@ def export_checkpoint(
                 )
     write_output(out_path, data)
     return report
-
-
-def _check_writable(path: Path) -> None:
-    parent = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise UserError(f"output {path} is a directory")
-    if not parent.is_dir():
-        raise UserError(f"output folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise UserError(f"output folder {parent} is not writable")
 
 
 def _parity(generator: torch.nn.Module, onnx_path: Path, nz: int, num_classes: int) -> dict[int, float]:

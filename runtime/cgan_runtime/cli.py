@@ -18,7 +18,7 @@ import numpy as np
 import typer
 
 from .errors import EXIT_USAGE, UserError, run_app
-from .files import write_output
+from .files import check_writable, write_output
 from .generator import Generator
 from .images import encode_png, make_grid, scale
 from .inputs import as_labels, new_seed
@@ -125,11 +125,7 @@ def _check_destination(output: str) -> None:
         if sys.stdout.isatty():
             raise UserError("refusing to write PNG data to a terminal: redirect stdout or pass -o FILE", EXIT_USAGE)
         return
-    path = Path(output)
-    if path.is_dir():
-        raise UserError(f"cannot write {path}: it is a directory")
-    if not path.parent.is_dir():
-        raise UserError(f"cannot write {path}: no directory {path.parent}")
+    check_writable(output)
 
 
 def _load(model: Path | None, provider: str, threads: int | None) -> Generator:

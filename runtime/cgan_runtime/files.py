@@ -32,6 +32,19 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     return atomic_write(path, lambda f: f.write(data))
 
 
+def check_writable(path: str | os.PathLike[str]) -> None:
+    """Fail with a one-line UserError, before any work, when `path` cannot be written at all."""
+    from .errors import UserError
+
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"cannot write {path}: it is a directory")
+    if not path.parent.is_dir():
+        raise UserError(f"cannot write {path}: no directory {path.parent}")
+    if not os.access(path.parent, os.W_OK):
+        raise UserError(f"cannot write {path}: {path.parent} is not writable")
+
+
 def write_output(path: str | os.PathLike[str], data: bytes) -> Path:
     """`atomic_write_bytes` for a path the user named: an OSError becomes one-line UserError."""
     from .errors import UserError

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
 
 import torch
 
 from cgan_runtime.errors import UserError
 
 from .checkpoint import inference_generator, load_checkpoint
-
-# (labels int64 [N], noise float32 [N, nz]) -> images float32 [N, C, H, W] in [-1, 1]
-SampleFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+from .evaluation import SampleFn
 
 
 def checkpoint_sampler(generator: torch.nn.Module, device: torch.device) -> SampleFn:
