@@ -143,7 +143,7 @@ def int8_weights(model: onnx.ModelProto) -> onnx.ModelProto:
             quantize_dynamic(src, dst, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
         quantized = onnx.load(dst)
     # The quantizer rebuilds the model; carry the contract's metadata across.
-    helper.set_model_props(quantized, {p.key: p.value for p in model.metadata_props})
+    set_metadata(quantized, {p.key: p.value for p in model.metadata_props})
     return quantized
 
 

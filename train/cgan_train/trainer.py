@@ -27,6 +27,7 @@ from .config import TrainConfig
 from .data import load_mnist, to_model_range
 from .losses import discriminator_loss, generator_loss, mode_seeking_penalty
 from .models import build_models
+from .samplers import checkpoint_sampler
 
 SAMPLES_PER_LABEL = 10
 
@@ -235,8 +236,7 @@ def train(cfg: TrainConfig, data_dir: Path, out_dir: Path, device: str = "auto",
         score, metrics = None, {}
         if evaluator is not None:
             # Score what export will ship: eval mode, BatchNorm on its running statistics.
-            sampler.eval()
-            metrics = evaluator.quick(lambda lab, noise: sampler(noise.to(dev), lab.to(dev)), spec.nz, seed=cfg.seed)
+            metrics = evaluator.quick(checkpoint_sampler(sampler, dev), spec.nz, seed=cfg.seed)
             score = metrics["fid"]
             G.train()
         is_best = score is None or score < best_score
