@@ -22,6 +22,7 @@ from .files import check_writable, write_output
 from .generator import Generator
 from .images import encode_png, make_grid, scale
 from .inputs import as_labels, new_seed
+from .noise import SEED_LIMIT
 from .providers import PROVIDERS
 
 PROG = "cgan-gen"
@@ -47,7 +48,8 @@ def cgan_gen(
     all_labels: Annotated[bool, typer.Option("--all-labels", help="Draw every class the model knows.")] = False,
     count: Annotated[int, typer.Option("--count", "-n", min=1, help="Images per label.")] = 1,
     seed: Annotated[
-        int | None, typer.Option(min=0, help="Same seed, same digits. Random (and printed) when omitted.")
+        int | None,
+        typer.Option(min=0, max=SEED_LIMIT - 1, help="Same seed, same digits. Random (and printed) when omitted."),
     ] = None,
     grid: Annotated[bool, typer.Option("--grid", help="One picture: a row per label, COUNT columns.")] = False,
     scale_factor: Annotated[

@@ -10,7 +10,8 @@ import numpy as np
 from .contract import INPUT_LABEL, INPUT_NOISE, OUTPUT_IMAGE, ModelSpec
 from .default_model import default_model_path
 from .images import to_uint8
-from .inputs import as_labels, as_noise, check_int, new_seed, noise_for_labels
+from .inputs import as_labels, as_noise, check_int, new_seed
+from .noise import noise_for_labels
 from .providers import check_cuda_in_use, session_providers, wants_cuda
 from .validate import spec_from_session
 
@@ -29,12 +30,12 @@ class Generator:
     Loading fails with FileNotFoundError for a missing file and ValueError for
     a file that is not ONNX or breaks the contract, before anything runs.
 
-    Determinism: unless `noise` is given, each label L draws its noise from
-    its own stream `np.random.default_rng([seed, L])` (standard normal,
-    float32, [count of L, nz]) and the j-th occurrence of L takes row j. So
-    one (seed, label) pair gives the same image whatever else is in the
-    request and whatever the batch size: ``generate([5], seed=0)[0]`` equals
-    ``generate([3, 5], seed=0)[1]``. `seed=None` draws a fresh seed.
+    Determinism: unless `noise` is given, it follows the contract's portable
+    noise rule (`cgan_runtime.noise`): the j-th occurrence of label L gets
+    noise that depends only on (seed, L, j), the same in Python and in the
+    browser. So one (seed, label) pair gives the same image whatever else is
+    in the request and whatever the batch size: ``generate([5], seed=0)[0]``
+    equals ``generate([3, 5], seed=0)[1]``. `seed=None` draws a fresh seed.
 
     Thread safety: a Generator holds no state that generation changes, and
     onnxruntime's `run` is thread-safe, so threads may share one instance.

@@ -1,0 +1,99 @@
+// The demo page: pick a label, a count and a seed; the grid follows every change.
+// ?model=URL loads another file. window.cganDemo exposes the state for tests and benchmarks.
+
+import { Generator, SEED_LIMIT, toImageData } from "./cgan-edge.js";
+
+const ALL = "__all__"; // the label choice "every label, one row each"
+const PADDING = 2;
+const $ = (id) => document.getElementById(id);
+const demo = { generator: null, firstGridMs: null, lastGenerateMs: null, error: null };
+window.cganDemo = demo;
+
+function setStatus(text, isError = false) {
+  $("status").textContent = text;
+  $("status").className = isError ? "error" : "";
+  document.body.dataset.state = isError ? "error" : "ready";
+}
+
+async function load(url) {
+  demo.generator = null;
+  $("grid").width = $("grid").height = 0; // never leave an old model's digits under a new error
+  document.body.dataset.state = "loading";
+  setStatus(`loading ${url}…`);
+  try {
+    demo.generator = await Generator.load(url);
+  } catch (error) {
+    demo.error = error.message;
+    setStatus(`Cannot use this model: ${error.message}`, true);
+    return;
+  }
+  const select = $("label");
+  select.replaceChildren(new Option("all labels", ALL));
+  for (const name of demo.generator.classNames) select.add(new Option(name, name));
+  await draw();
+}
+
+// The labels asked for: `count` of one class, or `count` of each class, one row per class.
+function request() {
+  const count = Number($("count").value);
+  const names = $("label").value === ALL ? demo.generator.classNames : [$("label").value];
+  return { labels: names.flatMap((name) => Array(count).fill(name)), cols: count };
+}
+
+// One run at a time: a change made while a grid is being drawn is drawn right after it.
+let drawing = null;
+let pending = false;
+function draw() {
+  pending = true;
+  drawing ??= (async () => {
+    while (pending) {
+      pending = false;
+      await drawOnce();
+    }
+    drawing = null;
+  })();
+  return drawing;
+}
+
+async function drawOnce() {
+  const generator = demo.generator;
+  if (!generator) return;
+  try {
+    const seed = Number($("seed").value);
+    const { labels, cols } = request();
+    const started = performance.now();
+    const raw = await generator.generateRaw(labels, seed);
+    demo.lastGenerateMs = performance.now() - started;
+    paint(toImageData(raw, generator.spec.output_range), cols);
+    demo.firstGridMs ??= performance.now();
+    setStatus(`${generator.spec.arch} · ${labels.length} images · seed ${seed} · ${demo.lastGenerateMs.toFixed(1)} ms`);
+  } catch (error) {
+    setStatus(error.message, true);
+  }
+}
+
+function paint(images, cols) {
+  const { width, height } = images[0];
+  const rows = Math.ceil(images.length / cols);
+  const canvas = $("grid");
+  canvas.width = cols * (width + PADDING) + PADDING;
+  canvas.height = rows * (height + PADDING) + PADDING;
+  const scale = Math.max(1, Math.min(4, Math.floor(720 / canvas.width)));
+  canvas.style.width = `${canvas.width * scale}px`;
+  const context = canvas.getContext("2d");
+  context.fillRect(0, 0, canvas.width, canvas.height);
+  images.forEach((image, i) => {
+    context.putImageData(image, PADDING + (i % cols) * (width + PADDING), PADDING + Math.floor(i / cols) * (height + PADDING));
+  });
+}
+
+const params = new URLSearchParams(location.search);
+if (params.has("model")) $("model").value = params.get("model");
+for (const id of ["label", "count", "seed"]) $(id).addEventListener("input", draw);
+$("reseed").addEventListener("click", () => {
+  $("seed").value = Math.floor(Math.random() * 2 ** 32);
+  draw();
+});
+$("seed").max = SEED_LIMIT - 1;
+$("load").addEventListener("click", () => load($("model").value));
+load($("model").value);
