@@ -130,16 +130,19 @@ function checkSpec(spec) {
   }
 }
 
+// Lists written as the Python runtime writes them, so both say the same thing about a file.
+const pyList = (items) => `[${items.map((x) => (typeof x === "string" ? `'${x}'` : String(x))).join(", ")}]`;
+
 function checkValues(kind, metadata, expected) {
   const names = metadata.map((m) => m.name).sort();
   const wanted = Object.keys(expected).sort();
   if (names.join("\n") !== wanted.join("\n")) {
-    throw new ContractError(`expected ${kind}s [${wanted}], got [${names}]`);
+    throw new ContractError(`expected ${kind}s ${pyList(wanted)}, got ${pyList(names)}`);
   }
   for (const value of metadata) {
     const { type, rank, described } = expected[value.name];
     if (!value.isTensor || value.type !== type || value.shape.length !== rank) {
-      const got = value.isTensor ? `${value.type} with shape [${value.shape}]` : "a non-tensor value";
+      const got = value.isTensor ? `${value.type} with shape ${pyList(value.shape)}` : "a non-tensor value";
       throw new ContractError(`${kind} '${value.name}' must be ${described}, got ${got}`);
     }
   }
@@ -148,7 +151,7 @@ function checkValues(kind, metadata, expected) {
 function checkStaticDims(what, dims, specDims) {
   // Dimensions are checked only where the file fixes them; N always varies.
   if (dims.some((d, i) => typeof d === "number" && d !== specDims[i])) {
-    throw new ContractError(`${what} has dims [${dims}] after N, but the metadata spec says [${specDims}]`);
+    throw new ContractError(`${what} has dims ${pyList(dims)} after N, but the metadata spec says ${pyList(specDims)}`);
   }
 }
 
@@ -234,7 +237,7 @@ export class Generator {
     const { image } = await this.session.run(feeds);
     const dims = [count, ...this.imageShape];
     if (image.dims.join() !== dims.join()) {
-      throw new Error(`model output has shape [${image.dims}], expected [${dims}] from its spec`);
+      throw new Error(`model output has shape ${pyList(image.dims)}, expected ${pyList(dims)} from its spec`);
     }
     return { data: image.data, dims };
   }

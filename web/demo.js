@@ -6,25 +6,24 @@ import { Generator, SEED_LIMIT, toImageData } from "./cgan-edge.js";
 const ALL = "__all__"; // the label choice "every label, one row each"
 const PADDING = 2;
 const $ = (id) => document.getElementById(id);
-const demo = { generator: null, firstGridMs: null, lastGenerateMs: null, error: null };
+const demo = { generator: null, firstGridMs: null, lastGenerateMs: null };
 window.cganDemo = demo;
 
-function setStatus(text, isError = false) {
+// body[data-state] is "loading", "ready" (a grid is shown) or "error" (the status says why).
+function setStatus(text, state) {
   $("status").textContent = text;
-  $("status").className = isError ? "error" : "";
-  document.body.dataset.state = isError ? "error" : "ready";
+  $("status").className = state === "error" ? "error" : "";
+  document.body.dataset.state = state;
 }
 
 async function load(url) {
   demo.generator = null;
   $("grid").width = $("grid").height = 0; // never leave an old model's digits under a new error
-  document.body.dataset.state = "loading";
-  setStatus(`loading ${url}…`);
+  setStatus(`loading ${url}…`, "loading");
   try {
     demo.generator = await Generator.load(url);
   } catch (error) {
-    demo.error = error.message;
-    setStatus(`Cannot use this model: ${error.message}`, true);
+    setStatus(`Cannot use this model: ${error.message}`, "error");
     return;
   }
   const select = $("label");
@@ -66,9 +65,9 @@ async function drawOnce() {
     demo.lastGenerateMs = performance.now() - started;
     paint(toImageData(raw, generator.spec.output_range), cols);
     demo.firstGridMs ??= performance.now();
-    setStatus(`${generator.spec.arch} · ${labels.length} images · seed ${seed} · ${demo.lastGenerateMs.toFixed(1)} ms`);
+    setStatus(`${generator.spec.arch} · ${labels.length} images · seed ${seed} · ${demo.lastGenerateMs.toFixed(1)} ms`, "ready");
   } catch (error) {
-    setStatus(error.message, true);
+    setStatus(error.message, "error");
   }
 }
 
