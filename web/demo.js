@@ -6,7 +6,8 @@ import { Generator, SEED_LIMIT, toImageData } from "./cgan-edge.js";
 const ALL = "__all__"; // the label choice "every label, one row each"
 const PADDING = 2;
 const $ = (id) => document.getElementById(id);
-const demo = { generator: null, firstGridMs: null, lastGenerateMs: null };
+// Times are performance.now() values: ms since navigation started.
+const demo = { generator: null, loadedMs: null, firstGridMs: null, lastGenerateMs: null };
 window.cganDemo = demo;
 
 // body[data-state] is "loading", "ready" (a grid is shown) or "error" (the status says why).
@@ -22,6 +23,7 @@ async function load(url) {
   setStatus(`loading ${url}…`, "loading");
   try {
     demo.generator = await Generator.load(url);
+    demo.loadedMs ??= performance.now();
   } catch (error) {
     setStatus(`Cannot use this model: ${error.message}`, "error");
     return;
