@@ -1,5 +1,5 @@
 // The demo page: pick a label, a count and a seed; the grid follows every change.
-// ?model=URL loads another file. window.cganDemo exposes the state for tests and benchmarks.
+// ?model=URL loads another file (index.html reads it). window.cganDemo exposes the state for tests and benchmarks.
 
 import { Generator, SEED_LIMIT, toImageData } from "./cgan-edge.js";
 
@@ -88,8 +88,7 @@ function paint(images, cols) {
   });
 }
 
-const params = new URLSearchParams(location.search);
-if (params.has("model")) $("model").value = params.get("model");
+$("model").value = document.documentElement.dataset.model; // index.html chose it and started fetching it
 for (const id of ["label", "count", "seed"]) $(id).addEventListener("input", draw);
 $("reseed").addEventListener("click", () => {
   $("seed").value = Math.floor(Math.random() * 2 ** 32);
