@@ -184,6 +184,12 @@ def test_a_file_that_is_not_onnx_is_refused_on_the_page(refusing_page):
     assert refusing_page.get_attribute("body", "data-state") == "error"
 
 
+def test_a_missing_file_is_refused_on_the_page(refusing_page):
+    status = load_on_page(refusing_page, "/no/such/model.onnx")
+    assert "cannot fetch" in status and "404" in status
+    assert refusing_page.get_attribute("body", "data-state") == "error"
+
+
 @pytest.mark.parametrize("model", BAD_MODELS, ids=lambda path: path.stem)
 def test_a_model_that_breaks_the_contract_is_refused_on_the_page(refusing_page, model):
     with pytest.raises(ValueError, match="breaks the cgan-edge generator contract") as refused:
