@@ -142,6 +142,29 @@ def test_the_page_shows_the_chosen_label_count_and_seed(page, python_generator):
     assert np.abs(grey - expected).max() <= 1
 
 
+def test_the_module_loads_a_model_from_its_bytes_and_refuses_bad_labels(page):
+    result = page.evaluate(
+        """async () => {
+            const { Generator } = await import('./cgan-edge.js');
+            const response = await fetch('/tests/fixtures/tiny_generator.onnx');
+            const generator = await Generator.load(new Uint8Array(await response.arrayBuffer()));
+            const refusals = [];
+            for (const labels of [['cat'], [10], [1.5], []]) {
+                try { await generator.generateRaw(labels, 0); } catch (error) { refusals.push(error.message); }
+            }
+            return { arch: generator.spec.arch, name: generator.name, refusals };
+        }"""
+    )
+    assert result["arch"] == "tiny-fixture"
+    assert result["name"] == "the model"
+    assert result["refusals"] == [
+        "no class named 'cat' (classes: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9)",
+        "label 10 is out of range: expected an integer in [0, 10)",
+        "label 1.5 is out of range: expected an integer in [0, 10)",
+        "expected a non-empty array of labels",
+    ]
+
+
 def test_the_browser_noise_follows_the_published_vectors(page):
     hashes, noises = page.evaluate(
         """async ([hashKeys, noiseRequests]) => {

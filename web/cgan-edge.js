@@ -158,14 +158,20 @@ function checkStaticDims(what, dims, specDims) {
 /** A cgan-edge generator in one onnxruntime-web session, checked against the contract. */
 export class Generator {
   /**
-   * Load from a URL (fetched) or from the file's bytes. Throws an Error saying what is wrong
+   * Load from a URL (fetched) or from the file's bytes (a Uint8Array; `name` is what errors call
+   * it). Throws an Error saying what is wrong
    * for a file that cannot be fetched or is not ONNX, and a ContractError for one that
    * breaks the contract; nothing runs before the checks pass.
    */
-  static async load(source, { name = String(source) } = {}) {
+  static async load(source, { name = source instanceof Uint8Array ? "the model" : String(source) } = {}) {
     let bytes = source;
     if (!(source instanceof Uint8Array)) {
-      const response = await fetch(source);
+      let response;
+      try {
+        response = await fetch(source);
+      } catch (error) {
+        throw new Error(`cannot fetch ${name}: ${error.message}`);
+      }
       if (!response.ok) throw new Error(`cannot fetch ${name}: HTTP ${response.status} ${response.statusText}`);
       bytes = new Uint8Array(await response.arrayBuffer());
       name = response.url || name;
