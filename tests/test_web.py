@@ -142,6 +142,21 @@ def test_the_page_shows_the_chosen_label_count_and_seed(page, python_generator):
     assert np.abs(grey - expected).max() <= 1
 
 
+@pytest.mark.parametrize(
+    "control, value, message",
+    [("#seed", "-3", "seed must be an integer in [0, 2^53), got -3"), ("#count", "0", "count must be a whole number >= 1")],
+)
+def test_a_bad_control_value_is_said_on_the_page_instead_of_stale_digits(page, control, value, message):
+    good = page.input_value(control)
+    page.fill(control, value)
+    page.wait_for_selector("body[data-state=error]")
+    assert message in page.inner_text("#status")
+    assert page.evaluate("document.querySelector('#grid').width") == 0
+    page.fill(control, good)
+    page.wait_for_selector("body[data-state=ready]")
+    assert page.evaluate("document.querySelector('#grid').width") > 0
+
+
 def test_the_module_loads_a_model_from_its_bytes_and_refuses_bad_labels(page):
     result = page.evaluate(
         """async () => {

@@ -37,6 +37,7 @@ async function load(url) {
 // The labels asked for: `count` of one class, or `count` of each class, one row per class.
 function request() {
   const count = Number($("count").value);
+  if (!Number.isInteger(count) || count < 1) throw new RangeError(`count must be a whole number >= 1, got '${$("count").value}'`);
   const names = $("label").value === ALL ? demo.generator.classNames : [$("label").value];
   return { labels: names.flatMap((name) => Array(count).fill(name)), cols: count };
 }
@@ -69,6 +70,7 @@ async function drawOnce() {
     demo.firstGridMs ??= performance.now();
     setStatus(`${generator.spec.arch} · ${labels.length} images · seed ${seed} · ${demo.lastGenerateMs.toFixed(1)} ms`, "ready");
   } catch (error) {
+    $("grid").width = $("grid").height = 0; // the digits shown must be the ones the controls ask for
     setStatus(error.message, "error");
   }
 }
