@@ -133,6 +133,23 @@ function checkSpec(spec) {
 // Lists written as the Python runtime writes them, so both say the same thing about a file.
 const pyList = (items) => `[${items.map((x) => (typeof x === "string" ? `'${x}'` : String(x))).join(", ")}]`;
 
+// As cgan_runtime.validate: sizes no generator of this package comes near, so a file that
+// claims them lies, and one image or noise row could exhaust memory on its own.
+const MAX_NZ = 2 ** 16;
+const MAX_IMAGE_SIDE = 4096;
+const CHANNELS = [1, 3]; // grey or RGB: what ImageData and the image writers take
+
+function checkSizes(spec) {
+  if (spec.nz > MAX_NZ) throw new ContractError(`spec nz ${spec.nz} is larger than the ${MAX_NZ} a generator may have`);
+  const [channels, height, width] = spec.image_shape;
+  if (!CHANNELS.includes(channels) || Math.max(height, width) > MAX_IMAGE_SIDE) {
+    throw new ContractError(
+      `spec image_shape ${pyList(spec.image_shape)} is not (C, H, W) with C in (${CHANNELS.join(", ")}) ` +
+        `and sides of at most ${MAX_IMAGE_SIDE}`,
+    );
+  }
+}
+
 function checkValues(kind, metadata, expected) {
   const names = metadata.map((m) => m.name).sort();
   const wanted = Object.keys(expected).sort();
@@ -186,10 +203,13 @@ export class Generator {
       checkValues("input", session.inputMetadata, INPUTS);
       checkValues("output", session.outputMetadata, OUTPUTS);
       const spec = specFromMetadata(readMetadataProps(bytes));
+      checkSizes(spec);
       const byName = (list, n) => list.find((m) => m.name === n).shape.slice(1);
       checkStaticDims("input 'noise'", byName(session.inputMetadata, "noise"), [spec.nz]);
       checkStaticDims("output 'image'", byName(session.outputMetadata, "image"), spec.image_shape);
-      return new Generator(session, spec, name);
+      const generator = new Generator(session, spec, name);
+      await generator.#trialRun();
+      return generator;
     } catch (error) {
       await session.release();
       throw new ContractError(`${name} breaks the cgan-edge generator contract: ${error.message}`);
@@ -234,18 +254,39 @@ export class Generator {
   /** The model's own output: { data: Float32Array, dims: [N, C, H, W] }, values in spec.output_range. */
   async generateRaw(labels, seed) {
     const indices = this.labelIndices(labels);
-    checkSeed(seed);
-    const count = indices.length;
-    const feeds = {
-      noise: new ort.Tensor("float32", noiseForLabels(indices, this.nz, seed), [count, this.nz]),
-      label: new ort.Tensor("int64", BigInt64Array.from(indices, BigInt), [count]),
-    };
-    const { image } = await this.session.run(feeds);
-    const dims = [count, ...this.imageShape];
-    if (image.dims.join() !== dims.join()) {
-      throw new Error(`model output has shape ${pyList(image.dims)}, expected ${pyList(dims)} from its spec`);
+    const { image } = await this.session.run(this.#feeds(indices, noiseForLabels(indices, this.nz, checkSeed(seed))));
+    return { data: image.data, dims: this.#checkedDims(image.dims, indices.length) };
+  }
+
+  // As cgan_runtime.validate's trial run: the first and last class once, so a graph made for
+  // fewer classes, or whose output differs from the spec, is refused at load, not mid-request.
+  async #trialRun() {
+    const labels = [...new Set([0, this.spec.num_classes - 1])];
+    let output;
+    try {
+      output = await this.session.run(this.#feeds(labels, new Float32Array(labels.length * this.nz)));
+    } catch (error) {
+      const firstLine = String(error.message ?? error).trim().split("\n")[0];
+      throw new ContractError(
+        `running it for labels ${pyList(labels)} (${this.spec.num_classes} classes per the spec) failed: ${firstLine}`,
+      );
     }
-    return { data: image.data, dims };
+    this.#checkedDims(output.image.dims, labels.length);
+  }
+
+  #feeds(labels, noise) {
+    return {
+      noise: new ort.Tensor("float32", noise, [labels.length, this.nz]),
+      label: new ort.Tensor("int64", BigInt64Array.from(labels, BigInt), [labels.length]),
+    };
+  }
+
+  #checkedDims(dims, count) {
+    const expected = [count, ...this.imageShape];
+    if (dims.join() !== expected.join()) {
+      throw new ContractError(`output 'image' has shape ${pyList(dims)}, but the metadata spec says ${pyList(expected)}`);
+    }
+    return expected;
   }
 
   /** One ImageData per label (grey for C = 1, RGB for C = 3), as cgan-gen's uint8 pixels. */
