@@ -19,6 +19,7 @@ const INPUTS = {
   label: { type: "int64", rank: 1, described: "int64 [N]" },
 };
 const OUTPUTS = { image: { type: "float32", rank: 4, described: "float32 [N, C, H, W]" } };
+const INTEGER_FIELDS = ["nz", "num_classes"];
 const SPEC_FIELDS = ["arch", "nz", "num_classes", "class_names", "image_shape", "output_range", "dataset"];
 const METADATA_PROPS_FIELD = 14; // ModelProto.metadata_props in onnx.proto
 
@@ -95,10 +96,17 @@ export function specFromMetadata(metadata) {
   }
   if (metadata[KEY_SPEC] === undefined) throw new ContractError(`metadata has no '${KEY_SPEC}'`);
   let spec;
+  const literals = {}; // the counts as written: JSON.parse alone reads 8.0 as the integer 8
   try {
-    spec = JSON.parse(metadata[KEY_SPEC]);
+    spec = JSON.parse(metadata[KEY_SPEC], (key, value, context) => {
+      if (INTEGER_FIELDS.includes(key) && context?.source !== undefined) literals[key] = context.source;
+      return value;
+    });
   } catch (error) {
     throw new ContractError(`metadata '${KEY_SPEC}' is not valid JSON: ${error.message}`);
+  }
+  for (const [key, literal] of Object.entries(literals)) {
+    if (!/^-?\d+$/.test(literal)) throw new ContractError(`spec ${key} must be an integer, got ${literal}`);
   }
   if (spec === null || typeof spec !== "object" || Array.isArray(spec)) {
     throw new ContractError(`metadata '${KEY_SPEC}' must be a JSON object`);
