@@ -132,7 +132,7 @@ def _parity(generator: torch.nn.Module, onnx_path: Path, nz: int, num_classes: i
         labels = torch.arange(n) % num_classes
         with torch.no_grad():
             expected = generator(noise, labels).numpy()
-        got = runtime.generate_raw(labels.numpy(), noise.numpy(), batch_size=n)
+        got = runtime.generate_raw(labels.numpy(), noise=noise.numpy(), batch_size=n)
         diffs[n] = float(np.abs(got - expected).max())
     return diffs
 
