@@ -287,3 +287,19 @@ def test_an_unknown_class_name_lists_the_classes(cgan_gen, tmp_path):
     result = cgan_gen("--label", "purple", "--model", COLOUR_MODEL)
     one_line_error(result, EXIT_USAGE, "unknown class 'purple': the classes are red, green, blue")
     assert os.listdir(tmp_path) == []
+
+
+def test_run_app_shows_help_text_as_written_for_every_command(run_cli):
+    import typer
+
+    from cgan_runtime.errors import run_app
+
+    app = typer.Typer(add_completion=False)
+
+    @app.command()
+    def command(loss: str = typer.Option("x", help="bce or hinge [default: the recipe's].")) -> None:
+        """A command."""
+
+    result = run_cli(lambda: run_app(app, "demo"), "demo", "--help")
+    assert result.exit_code == 0
+    assert "bce or hinge [default: the recipe's]." in " ".join(result.stdout.decode().split())

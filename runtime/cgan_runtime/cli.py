@@ -32,12 +32,7 @@ PROG = "cgan-gen"
 STDOUT = "-"
 PADDING = 2  # make_grid's, between and around the cells of a grid
 
-# rich_markup_mode=None: help text is shown as written, so "[default: ...]" is never eaten as markup.
-app = typer.Typer(
-    add_completion=False,
-    rich_markup_mode=None,
-    help="Generate images with a cgan-edge ONNX generator.",
-)
+app = typer.Typer(add_completion=False, help="Generate images with a cgan-edge ONNX generator.")
 
 
 def _print_version(value: bool) -> None:
@@ -60,9 +55,9 @@ def cgan_gen(
         ),
     ] = None,
     all_labels: Annotated[bool, typer.Option("--all-labels", help="Draw every class the model knows.")] = False,
-    count: Annotated[int, typer.Option("--count", "-n", min=1, help="Images per label.")] = 1,
+    count: Annotated[int, typer.Option("--count", "-n", min=1, metavar="N", help="Images per label.")] = 1,
     seed: Annotated[
-        int | None, typer.Option(min=0, help="Same seed, same images. Random (and printed) when omitted.")
+        int | None, typer.Option(min=0, metavar="N", help="Same seed, same images. Random (and printed) when omitted.")
     ] = None,
     grid: Annotated[bool, typer.Option("--grid", help="One picture: a row per label, COUNT columns.")] = False,
     scale_factor: Annotated[
@@ -82,9 +77,9 @@ def cgan_gen(
         Path | None,
         typer.Option(metavar="PATH", help="Generator .onnx file (default: the one shipped with the package)."),
     ] = None,
-    provider: Annotated[str, typer.Option(help=f"Execution provider: {', '.join(PROVIDERS)}.")] = "auto",
+    provider: Annotated[str, typer.Option(metavar="NAME", help=f"Execution provider: {', '.join(PROVIDERS)}.")] = "auto",
     threads: Annotated[
-        int | None, typer.Option(min=1, help="onnxruntime threads, at most 4 per core (default: all cores).")
+        int | None, typer.Option(min=1, metavar="N", help="onnxruntime threads, at most 4 per core (default: all cores).")
     ] = None,
     info: Annotated[
         bool, typer.Option("--info", help="Print the model's spec, classes, recipe, metadata and providers.")

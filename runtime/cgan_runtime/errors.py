@@ -64,8 +64,11 @@ def run_app(app: typer.Typer, prog: str) -> None:
     Its click exceptions are matched by shape (`format_message` and `exit_code`)
     because typer vendors click in some releases and depends on it in others.
     An OSError that reaches here (disk full, permission denied) is the
-    machine's answer, not a bug: one line, exit 1.
+    machine's answer, not a bug: one line, exit 1. Help text is shown as
+    written: with rich markup on, "[default: 1e-4]" in a help string is
+    taken for a markup tag and vanishes.
     """
+    app.rich_markup_mode = None
     try:
         with sigterm_raises():
             import typer
