@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -83,7 +84,7 @@ def test_an_unknown_suffix_is_refused_before_generating(cgan_gen, tmp_path, name
         (["--label", 1, "--scale", 5000, "-o", "x.jpg"], "JPEG stores at most 65500 a side"),
         (["--label", 1, "--scale", 700, "-o", "x.webp"], "WEBP stores at most 16383 a side"),
         (["--label", 1, "--scale", 600], "more than the 268,435,456 allowed"),
-        (["--all-labels", "-n", 10_000_000], "of memory, more than the"),
+        (["--all-labels", "-n", 10**9], "of memory, more than the"),
         (["--all-labels", "-n", 10**6, "--grid"], "pixels, more than the 268,435,456 allowed"),
         (["--label", 1, "--threads", 2_147_483_648], f"--threads must be an integer in [1, {MAX_THREADS}]"),
         (["--label", 1, "--threads", MAX_THREADS + 1], "(4 x the"),
@@ -93,6 +94,13 @@ def test_an_unknown_suffix_is_refused_before_generating(cgan_gen, tmp_path, name
 def test_requests_too_large_are_refused_in_one_line_before_allocating(cgan_gen, tmp_path, args, message):
     result = cgan_gen(*args, "--model", TINY_MODEL)
     one_line_error(result, EXIT_USAGE, message)
+    assert os.listdir(tmp_path) == []
+
+
+def test_files_that_cannot_fit_on_the_disk_are_refused_before_generating(cgan_gen, tmp_path, monkeypatch):
+    monkeypatch.setattr("cgan_runtime.budget.shutil.disk_usage", lambda folder: shutil._ntuple_diskusage(1, 1, 10**6))
+    result = cgan_gen("--all-labels", "-n", 1000, "--model", TINY_MODEL)
+    one_line_error(result, EXIT_USAGE, "10,000 files may need 0.0 GiB of disk, and . has 0.0 GiB free")
     assert os.listdir(tmp_path) == []
 
 
@@ -303,3 +311,32 @@ def test_run_app_shows_help_text_as_written_for_every_command(run_cli):
     result = run_cli(lambda: run_app(app, "demo"), "demo", "--help")
     assert result.exit_code == 0
     assert "bce or hinge [default: the recipe's]." in " ".join(result.stdout.decode().split())
+
+
+def test_many_files_are_generated_in_batches_with_the_same_images(cgan_gen, generator, tmp_path, monkeypatch):
+    monkeypatch.setattr(cli, "FILE_BATCH", 3)
+    assert cgan_gen("--label", "0,7", "-n", 4, "--seed", 5, "-o", "d.png", "--model", TINY_MODEL).exit_code == 0
+    expected = generator.generate([0] * 4 + [7] * 4, seed=5)
+    names = [f"d_{label}_{index}.png" for label in (0, 7) for index in range(4)]
+    assert sorted(os.listdir(tmp_path)) == sorted(names)
+    for name, image in zip(names, expected, strict=True):
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / name)), image)
+
+
+def test_memory_stays_flat_when_writing_ten_times_more_files(cgan_gen, tmp_path, monkeypatch):
+    import tracemalloc
+
+    monkeypatch.setattr(cli, "FILE_BATCH", 5)
+
+    def peak(count: int) -> int:
+        folder = tmp_path / str(count)
+        folder.mkdir()
+        tracemalloc.start()
+        try:
+            assert cgan_gen("--label", 1, "-n", count, "-o", folder / "d.png", "--model", TINY_MODEL).exit_code == 0
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    few, many = peak(15), peak(150)
+    assert many < 2 * few  # all at once, ten times the images took about ten times the memory

@@ -7,6 +7,7 @@ until the machine swaps or the kernel kills it.
 from __future__ import annotations
 
 import os
+import shutil
 
 from .images import MAX_SIDE
 
@@ -14,6 +15,8 @@ from .images import MAX_SIDE
 # decompression-bomb guard when the file is opened, refuses the picture anyway.
 MAX_PICTURE_PIXELS = 1 << 28
 _FALLBACK_MEMORY = 4 << 30  # when the machine does not say how much it has
+_BLOCK = 4096  # the least space a file takes on common file systems
+_FILE_OVERHEAD = 1024  # headers and chunks an encoder adds beyond the pixels, generously
 
 
 def check_picture(height: int, width: int, image_format: str) -> None:
@@ -27,17 +30,19 @@ def check_picture(height: int, width: int, image_format: str) -> None:
         )
 
 
-def request_bytes(images: int, nz: int, image_shape: tuple[int, int, int], picture_bytes: int, pictures: int) -> int:
-    """Peak memory of generating `images` and holding `pictures` pictures of `picture_bytes` at once.
+def request_bytes(
+    images: int, at_once: int, nz: int, image_shape: tuple[int, int, int], picture_bytes: int
+) -> int:
+    """Peak memory of a request for `images` images generated `at_once` at a time, written one picture at a time.
 
-    Per image: its noise, the float32 output and two float32 temporaries of
-    the uint8 conversion, and the uint8 pixels. Per picture: the picture, the
-    intermediate of the enlargement, and the encoded file (at most its size).
+    Every image's label and noise are drawn up front (the noise rule is per
+    request); per image in flight: the float32 output, two float32
+    temporaries of the uint8 conversion, the uint8 pixels. The picture being
+    written: itself, the intermediate of the enlargement, the encoded file.
     """
     channels, height, width = image_shape
     pixels = channels * height * width
-    per_image = 4 * nz + 8 + 3 * 4 * pixels + pixels
-    return images * per_image + pictures * 3 * picture_bytes
+    return images * (8 + 4 * nz) + at_once * (3 * 4 * pixels + pixels) + 3 * picture_bytes
 
 
 def memory_limit() -> int:
@@ -61,3 +66,23 @@ def check_memory(needed: int) -> None:
 
 def _gib(size: int) -> str:
     return f"{size / 2**30:,.1f} GiB"
+
+
+def check_disk(folder: str | os.PathLike[str], files: int, picture_bytes: int) -> None:
+    """ValueError naming the figures when `files` files of up to `picture_bytes` pixels cannot fit in `folder`.
+
+    Each file is counted at its raw size plus headers (compression only
+    shrinks digits, but noise does not compress), and at least one block.
+    """
+    needed = files * max(_BLOCK, picture_bytes + _FILE_OVERHEAD)
+    free = shutil.disk_usage(folder).free
+    if needed > free:
+        raise ValueError(
+            f"{files:,} files may need {_gib(needed)} of disk, and {folder} has {_gib(free)} free: ask for fewer images"
+        )
+    try:
+        inodes = os.statvfs(folder).f_favail
+    except (OSError, AttributeError):
+        return
+    if 0 < inodes < files:  # 0: the file system does not count them
+        raise ValueError(f"{files:,} files are more than the {inodes:,} that {folder} can still hold")

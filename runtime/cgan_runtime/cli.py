@@ -13,24 +13,26 @@ import os
 import sys
 import warnings
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import numpy as np
 import typer
 
-from .budget import check_memory, check_picture, request_bytes
+from .budget import check_disk, check_memory, check_picture, request_bytes
 from .contract import KEY_RECIPE
 from .errors import EXIT_USAGE, UserError, run_app
 from .files import check_writable, write_output
 from .generator import Generator
 from .images import FORMATS, encode, format_for, make_grid, scale
-from .inputs import as_labels, check_seed, check_threads, new_seed
+from .inputs import as_labels, check_seed, check_threads, new_seed, noise_for_labels
 from .providers import PROVIDERS
 
 PROG = "cgan-gen"
 STDOUT = "-"
 PADDING = 2  # make_grid's, between and around the cells of a grid
+FILE_BATCH = 256  # images generated at a time when each goes to its own file: memory stays flat
 
 app = typer.Typer(add_completion=False, help="Generate images with a cgan-edge ONNX generator.")
 
@@ -116,13 +118,16 @@ def cgan_gen(
         labels = _usage(as_labels, tokens, generator.num_classes, generator.class_names)
     if output == STDOUT and not grid and len(labels) * count > 1:
         raise UserError("-o - writes a single PNG: ask for one image or add --grid", EXIT_USAGE)
-    _check_budget(generator, len(labels), count, grid, scale_factor, image_format)
+    _check_budget(generator, len(labels), count, grid, scale_factor, image_format, output)
 
     seed = new_seed() if seed is None else seed
     request = np.repeat(labels, count)  # grouped by label, so a grid row is one label
-    images = generator.generate(request, seed)
-    pictures = [make_grid(images, cols=count, padding=PADDING)] if grid else images
-    written = _write_outputs(output, pictures, request, scale_factor, image_format)
+    if grid or len(request) == 1:
+        images = generator.generate(request, seed)
+        picture = make_grid(images, cols=count, padding=PADDING) if grid else images[0]
+        written = _write_one(output, encode(scale(picture, scale_factor), image_format))
+    else:
+        written = _write_many(Path(output), generator, request, seed, scale_factor, image_format)
     _note(f"wrote {written} (seed {seed}, {generator.providers[0]})")
 
 
@@ -171,15 +176,22 @@ def _output_format(output: str) -> str:
     return _usage(format_for, output)
 
 
-def _check_budget(generator: Generator, labels: int, count: int, grid: bool, factor: int, image_format: str) -> None:
-    """Refuse (exit 2), before allocating, a picture too large for its format or a request too large for memory."""
+def _check_budget(
+    generator: Generator, labels: int, count: int, grid: bool, factor: int, image_format: str, output: str
+) -> None:
+    """Refuse (exit 2), before allocating, a picture too large for its format or a request too large for memory
+    or, when each image gets its own file, for the disk."""
     channels, height, width = generator.image_shape
     if grid:
         height, width = labels * (height + PADDING) + PADDING, count * (width + PADDING) + PADDING
     height, width = height * factor, width * factor
     _usage(check_picture, height, width, image_format)
-    needed = request_bytes(labels * count, generator.nz, generator.image_shape, height * width * channels, 1)
-    _usage(check_memory, needed)
+    images = labels * count
+    at_once = images if grid else min(images, FILE_BATCH)
+    picture_bytes = height * width * channels
+    _usage(check_memory, request_bytes(images, at_once, generator.nz, generator.image_shape, picture_bytes))
+    if not grid and images > 1:
+        _usage(check_disk, Path(output).parent, images, picture_bytes)
 
 
 def _load(model: Path | None, provider: str, threads: int | None) -> Generator:
@@ -195,19 +207,29 @@ def _load(model: Path | None, provider: str, threads: int | None) -> Generator:
     return generator
 
 
-def _write_outputs(output: str, pictures: np.ndarray | list, request: np.ndarray, factor: int, image_format: str) -> str:
-    """Encode and write each picture where `output` says, one at a time; return what was written, for the user."""
+def _write_one(output: str, data: bytes) -> str:
+    """Write one encoded picture to `output` (a file, or stdout for '-'); return what was written, for the user."""
     if output == STDOUT:
-        _write_stdout(encode(scale(pictures[0], factor), image_format))
+        _write_stdout(data)
         return "PNG to stdout"
-    if len(pictures) == 1:
-        _write_file(output, encode(scale(pictures[0], factor), image_format))
-        return output
-    paths = _numbered_paths(Path(output), request)
-    for path, picture in zip(paths, pictures, strict=True):
-        _write_file(path, encode(scale(picture, factor), image_format))
-    pattern = Path(output).with_name(f"{Path(output).stem}_LABEL_INDEX{Path(output).suffix}")
-    return f"{len(paths)} images as {pattern}, {paths[0].name} to {paths[-1].name}"
+    _write_file(output, data)
+    return output
+
+
+def _write_many(
+    output: Path, generator: Generator, request: np.ndarray, seed: int, factor: int, image_format: str
+) -> str:
+    """One file per image, STEM_LABEL_INDEX.SUFFIX, generated FILE_BATCH at a time; return what was written."""
+    noise = noise_for_labels(request, generator.nz, seed)  # small beside the images, which come in batches
+    names = _numbered_paths(output, request)
+    first = last = None
+    for start in range(0, len(request), FILE_BATCH):
+        images = generator.generate(request[start : start + FILE_BATCH], noise=noise[start : start + FILE_BATCH])
+        for image, path in zip(images, names):
+            _write_file(path, encode(scale(image, factor), image_format))
+            first, last = first or path, path
+    pattern = output.with_name(f"{output.stem}_LABEL_INDEX{output.suffix}")
+    return f"{len(request)} images as {pattern}, {first.name} to {last.name}"
 
 
 def _write_file(path: str | Path, data: bytes) -> None:
@@ -241,14 +263,12 @@ def _write_stdout(data: bytes) -> None:
         raise UserError(f"cannot write to stdout: {exc.strerror or exc}") from None
 
 
-def _numbered_paths(output: Path, request: np.ndarray) -> list[Path]:
-    """STEM_LABEL_INDEX.SUFFIX per image; INDEX is the image's occurrence of its label, as in the noise rule."""
+def _numbered_paths(output: Path, request: np.ndarray) -> Iterator[Path]:
+    """STEM_LABEL_INDEX.SUFFIX per image, lazily; INDEX is the image's occurrence of its label, as in the noise rule."""
     seen: Counter[int] = Counter()
-    paths = []
-    for label in request.tolist():
-        paths.append(output.with_name(f"{output.stem}_{label}_{seen[label]}{output.suffix}"))
+    for label in map(int, request):
+        yield output.with_name(f"{output.stem}_{label}_{seen[label]}{output.suffix}")
         seen[label] += 1
-    return paths
 
 
 def _print_info(generator: Generator) -> None:
