@@ -287,8 +287,15 @@ def test_colour_grid_has_a_row_per_label_in_rgb(cgan_gen, tmp_path):
 def test_info_lists_class_names_and_recipe(cgan_gen):
     lines = cgan_gen("--info", "--model", COLOUR_MODEL).stdout.decode().splitlines()
     assert "classes: 0=red, 1=green, 2=blue" in lines
-    assert "recipe: unknown" in lines
+    assert "recipe: colour-fixture-recipe" in lines
     assert "image_shape: [3, 8, 8]" in lines
+
+
+def test_the_recipe_travels_in_the_metadata_only_when_known():
+    from cgan_runtime.contract import KEY_RECIPE, ModelSpec, Provenance, to_metadata
+
+    assert to_metadata(ModelSpec(), Provenance(recipe="edge"))[KEY_RECIPE] == "edge"
+    assert KEY_RECIPE not in to_metadata(ModelSpec(), Provenance())
 
 
 def test_an_unknown_class_name_lists_the_classes(cgan_gen, tmp_path):

@@ -136,3 +136,4 @@ def test_check_threads_caps_threads_at_four_per_core(threads):
     with pytest.raises(ValueError, match=rf"threads must be an integer in \[1, {MAX_THREADS}\] \(4 x the \d+ cores\)"):
         check_threads(threads)
     assert check_threads(MAX_THREADS) == MAX_THREADS
+
