@@ -181,3 +181,12 @@ def test_sigterm_during_a_write_removes_the_temp_file_and_keeps_the_old_one(tmp_
     out, _ = child.communicate(timeout=30)
     assert out.strip() == "Terminated" and child.returncode == 143
     assert os.listdir(tmp_path) == ["out.png"] and path.read_bytes() == b"old"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file to another user")
+def test_overwriting_as_root_keeps_the_files_owner(tmp_path):
+    path = tmp_path / "theirs.bin"
+    path.write_bytes(b"old")
+    os.chown(path, 12345, 23456)
+    atomic_write_bytes(path, b"new")
+    assert (os.stat(path).st_uid, os.stat(path).st_gid) == (12345, 23456)

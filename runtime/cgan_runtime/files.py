@@ -37,15 +37,15 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]
     path = Path(path)
     target = Path(os.path.realpath(path)) if path.is_symlink() else path
     try:
-        mode = os.stat(target).st_mode
+        existing: os.stat_result | None = os.stat(target)
     except FileNotFoundError:
-        mode = None
-    if mode is not None and stat.S_ISDIR(mode):
+        existing = None
+    if existing is not None and stat.S_ISDIR(existing.st_mode):
         raise IsADirectoryError(f"cannot write {path}: it is a directory")
-    if mode is not None and not stat.S_ISREG(mode):
+    if existing is not None and not stat.S_ISREG(existing.st_mode):
         _write_in_place(target, write)
     else:
-        _write_and_rename(target, write, None if mode is None else stat.S_IMODE(mode))
+        _write_and_rename(target, write, existing)
     return path
 
 
@@ -85,11 +85,11 @@ def _write_in_place(target: Path, write: Callable[[BinaryIO], None]) -> None:
         write(f)
 
 
-def _write_and_rename(target: Path, write: Callable[[BinaryIO], None], keep_mode: int | None) -> None:
+def _write_and_rename(target: Path, write: Callable[[BinaryIO], None], existing: os.stat_result | None) -> None:
     fd, tmp = _create_temp(target)
     try:
-        if keep_mode is not None:
-            os.fchmod(fd, keep_mode)
+        if existing is not None:
+            _keep_mode_and_owner(fd, existing)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -99,6 +99,16 @@ def _write_and_rename(target: Path, write: Callable[[BinaryIO], None], keep_mode
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(target.parent)
+
+
+def _keep_mode_and_owner(fd: int, existing: os.stat_result) -> None:
+    """Give the new file the replaced file's mode and, where allowed (root), its owner and group."""
+    os.fchmod(fd, stat.S_IMODE(existing.st_mode))
+    if (existing.st_uid, existing.st_gid) != (os.geteuid(), os.getegid()):
+        try:
+            os.fchown(fd, existing.st_uid, existing.st_gid)
+        except OSError:  # not root: the file becomes ours, as with any editor's save
+            pass
 
 
 def _create_temp(target: Path) -> tuple[int, Path]:
