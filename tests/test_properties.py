@@ -4,7 +4,6 @@ the documented exception (ValueError; exit 2 with one line for `cgan-gen`), neve
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp

@@ -13,9 +13,9 @@ import os
 import sys
 import warnings
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import numpy as np
 import typer
@@ -29,6 +29,7 @@ from .images import FORMATS, encode, format_for, make_grid, scale
 from .inputs import as_labels, check_seed, check_threads, new_seed, noise_for_labels
 from .providers import PROVIDERS
 
+T = TypeVar("T")
 PROG = "cgan-gen"
 STDOUT = "-"
 PADDING = 2  # make_grid's, between and around the cells of a grid
@@ -131,7 +132,7 @@ def cgan_gen(
     _note(f"wrote {written} (seed {seed}, {generator.providers[0]})")
 
 
-def _usage(check, *args, prefix: str = ""):  # type: ignore[no-untyped-def]
+def _usage(check: Callable[..., T], *args: Any, prefix: str = "") -> T:
     """`check(*args)`, its ValueError a usage error (exit 2)."""
     try:
         return check(*args)
