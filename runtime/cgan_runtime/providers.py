@@ -6,6 +6,8 @@ no device), so what a session uses is checked against what was asked.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,10 +45,14 @@ def prepare_cuda(onnxruntime: Any) -> None:
     """Load the CUDA and cuDNN libraries of the `gpu` extra's pip packages, where onnxruntime can (1.21+).
 
     Without it, onnxruntime-gpu finds them only on the system library path.
-    Failures are left to the session: `check_cuda_in_use` reports them.
+    Failures are left to the session: `check_cuda_in_use` reports them. preload_dlls
+    prints its failures to stdout, which would corrupt `cgan-gen -o -`: silenced.
     """
     preload = getattr(onnxruntime, "preload_dlls", None)
-    if preload is not None:
+    if preload is None:
+        return
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         try:
             preload()
         except Exception:  # a missing package here is reported, with its cause, once the session falls back
