@@ -15,7 +15,10 @@ from cgan_runtime.inputs import MAX_THREADS, SEED_LIMIT, as_labels, as_noise, ch
 
 from support import TINY_MODEL
 
-FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# database=None: no .hypothesis folder written into the checkout.
+FAST = settings(
+    max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 NAMES = ("red", "green", "blue")
 
 scalars = st.one_of(
@@ -113,7 +116,7 @@ def test_check_picture_lets_through_only_pictures_the_format_and_viewers_take(he
     assert max(height, width) <= MAX_SIDE[image_format] and height * width <= MAX_PICTURE_PIXELS
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(labels=anything, seed=st.one_of(st.none(), scalars))
 def test_generate_gives_uint8_images_or_value_error(generator, labels, seed):
     try:
@@ -123,7 +126,7 @@ def test_generate_gives_uint8_images_or_value_error(generator, labels, seed):
     assert images.dtype == np.uint8 and images.shape[1:] == (28, 28)
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     count=st.one_of(st.integers(-3, 40), st.integers(10**4, 10**12)),
     factor=st.one_of(st.integers(-3, 8), st.integers(100, 10**9)),
