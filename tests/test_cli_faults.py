@@ -347,3 +347,17 @@ def test_memory_stays_flat_when_writing_ten_times_more_files(cgan_gen, tmp_path,
 
     few, many = peak(15), peak(150)
     assert many < 2 * few  # all at once, ten times the images took about ten times the memory
+
+
+def test_sigterm_mid_write_leaves_no_temp_file_and_the_old_image(cgan_gen, tmp_path, monkeypatch):
+    (tmp_path / "out.png").write_bytes(b"old")
+
+    def terminated_while_syncing(fd: int) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)  # cgan-gen's handler raises here, inside the atomic write
+
+    monkeypatch.setattr("cgan_runtime.files.os.fsync", terminated_while_syncing)
+    previous = signal.getsignal(signal.SIGTERM)
+    result = cgan_gen("--label", 1, "-o", "out.png", "--model", TINY_MODEL)
+    one_line_error(result, 143, "terminated")
+    assert os.listdir(tmp_path) == ["out.png"] and (tmp_path / "out.png").read_bytes() == b"old"
+    assert signal.getsignal(signal.SIGTERM) is previous  # the command put the old handler back
