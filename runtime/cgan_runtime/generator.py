@@ -38,7 +38,7 @@ class Generator:
     float32, [count of L, nz]) and the j-th occurrence of L takes row j. So
     one (seed, label) pair gives the same image whatever else is in the
     request and whatever the batch size: ``generate([5], seed=0)[0]`` equals
-    ``generate([3, 5], seed=0)[1]``. Seeds are integers in [0, 2**64).
+    ``generate([3, 5], seed=0)[1]``. Seeds are integers in [0, 2**53).
     `seed=None` draws a fresh seed with `cgan_runtime.new_seed()`; to know
     which, call `new_seed()` yourself and pass what it returns.
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-# Seeds are 64-bit: any larger int would be accepted by numpy but cannot be
-# typed back reliably by other runtimes (the browser's portable noise).
-SEED_LIMIT = 2**64
+# Seeds stay below 2^53, the range the portable noise rule defines (a browser's
+# numbers are exact there); numpy would take any int, the other runtimes not.
+SEED_LIMIT = 2**53
 # More onnxruntime threads than this only adds contention (and each costs memory).
 MAX_THREADS = 4 * (os.cpu_count() or 1)
 
@@ -34,7 +34,7 @@ def check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -
 
 
 def check_seed(seed: Any) -> int:
-    """A seed as an int in [0, 2**64); ValueError otherwise."""
+    """A seed as an int in [0, 2**53); ValueError otherwise."""
     return check_int("seed", seed, minimum=0, maximum=SEED_LIMIT - 1)
 
 
