@@ -190,3 +190,9 @@ def test_overwriting_as_root_keeps_the_files_owner(tmp_path):
     os.chown(path, 12345, 23456)
     atomic_write_bytes(path, b"new")
     assert (os.stat(path).st_uid, os.stat(path).st_gid) == (12345, 23456)
+
+
+def test_a_name_at_the_file_systems_limit_still_gets_a_temp_file(tmp_path):
+    path = tmp_path / ("x" * 251 + ".png")  # 255 characters: the usual limit
+    atomic_write_bytes(path, b"long")
+    assert path.read_bytes() == b"long" and os.listdir(tmp_path) == [path.name]

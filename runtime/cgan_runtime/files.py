@@ -112,9 +112,12 @@ def _keep_mode_and_owner(fd: int, existing: os.stat_result) -> None:
 
 
 def _create_temp(target: Path) -> tuple[int, Path]:
-    """A new `.NAME.RANDOM.tmp` beside `target`; O_EXCL means a leftover is never opened."""
+    """A new `.NAME.RANDOM.tmp` beside `target`; O_EXCL means a leftover is never opened.
+
+    NAME is cut to 200 characters so the temp name fits where the target's (up to 255) does.
+    """
     while True:
-        tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+        tmp = target.with_name(f".{target.name[:200]}.{secrets.token_hex(4)}.tmp")
         try:
             return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), _NEW_FILE_MODE), tmp
         except FileExistsError:
