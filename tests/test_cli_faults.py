@@ -361,3 +361,26 @@ def test_sigterm_mid_write_leaves_no_temp_file_and_the_old_image(cgan_gen, tmp_p
     one_line_error(result, 143, "terminated")
     assert os.listdir(tmp_path) == ["out.png"] and (tmp_path / "out.png").read_bytes() == b"old"
     assert signal.getsignal(signal.SIGTERM) is previous  # the command put the old handler back
+
+
+@pytest.mark.parametrize(
+    "error, line",
+    [
+        (PermissionError(13, "Permission denied", "runs/x"), "demo: error: runs/x: Permission denied"),
+        (OSError(28, "No space left on device"), "demo: error: No space left on device"),
+        (FileNotFoundError("cannot write a/b.png: no directory a"), "demo: error: cannot write a/b.png: no directory a"),
+    ],
+)
+def test_run_app_turns_any_os_error_into_one_line_exit_1(run_cli, error, line):
+    import typer
+
+    from cgan_runtime.errors import run_app
+
+    app = typer.Typer(add_completion=False)
+
+    @app.command()
+    def command() -> None:
+        raise error
+
+    result = run_cli(lambda: run_app(app, "demo"), "demo")
+    assert (result.exit_code, result.stderr_lines) == (EXIT_RUNTIME, [line])
