@@ -107,14 +107,14 @@ class ConditionalBatchNorm2d(nn.Module):
         self.shift = nn.Embedding(num_classes, channels)
 
     def forward(self, x: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
-        scale, shift = 1.0 + self.scale(label), self.shift(label)
         if self.training:
+            scale, shift = 1.0 + self.scale(label), self.shift(label)
             return self.norm(x) * scale[:, :, None, None] + shift[:, :, None, None]
-        # Eval: fold the running statistics into the per-label scale and shift, so the
-        # exported graph makes one multiply-add pass over the feature map, not three.
-        inv_std = torch.rsqrt(self.norm.running_var + self.norm.eps)
-        scale = scale * inv_std
-        shift = shift - self.norm.running_mean * scale
+        # Eval: fold the running statistics into per-label tables (constants the exporter
+        # precomputes), so the graph makes one multiply-add pass over the feature map, not three.
+        scales = (1.0 + self.scale.weight) * torch.rsqrt(self.norm.running_var + self.norm.eps)
+        shifts = self.shift.weight - self.norm.running_mean * scales
+        scale, shift = nn.functional.embedding(label, scales), nn.functional.embedding(label, shifts)
         return x * scale[:, :, None, None] + shift[:, :, None, None]
 
 
