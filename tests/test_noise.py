@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cgan_runtime.noise import SEED_LIMIT, hash_words, noise_for_labels
+from cgan_runtime.inputs import SEED_LIMIT
+from cgan_runtime.noise import hash_words, noise_for_labels
 
 # The contract's published test vectors (README, "Portable noise"): spec values that every
 # implementation must reproduce; tests/test_web.py checks the JavaScript side against them.

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .inputs import check_int
-
-# Seeds are integers in [0, SEED_LIMIT): 2^53 keeps every seed exact in a JavaScript number.
-SEED_LIMIT = 2**53
+from .inputs import check_int, check_seed
 
 _C1 = np.uint32(0xCC9E2D51)
 _C2 = np.uint32(0x1B873593)
@@ -61,11 +58,9 @@ def noise_for_labels(labels: np.ndarray, nz: int, seed: int) -> np.ndarray:
     image depends only on (seed, label, j), never on the other labels asked
     with it or on how the request is split into batches. Element k of that
     row is Box-Muller on the hashes of counters 2k and 2k+1 (see `contract`).
-    ValueError unless 0 <= seed < 2^53.
+    ValueError unless 0 <= seed < 2^53 (`inputs.SEED_LIMIT`).
     """
-    seed = check_int("seed", seed, minimum=0)
-    if seed >= SEED_LIMIT:
-        raise ValueError(f"seed must be below 2^53 = {SEED_LIMIT} so every language reads it exactly, got {seed}")
+    seed = check_seed(seed)
     nz = check_int("nz", nz, minimum=1)
     labels = np.asarray(labels)
     noise = np.empty((len(labels), nz), dtype=np.float32)
