@@ -23,7 +23,7 @@ _RECIPE_BASE: dict[str, Any] = {"beta2": 0.999, "diversity": 0.0}
 # what lifts eval-mode quality; see assets/README.md for the measurements.
 # Command-line flags override a field.
 RECIPES: dict[str, dict[str, Any]] = {
-    name: {**_RECIPE_BASE, **recipe}
+    name: {**recipe, **{k: v for k, v in _RECIPE_BASE.items() if k not in recipe}}
     for name, recipe in {
         "mlp": {"network": "mlp", "loss": "bce", "nz": 100, "epochs": 30, "batch_size": 64, "lr": 2e-4,
                 "beta1": 0.5, "ema": 0.0},

@@ -131,11 +131,27 @@ def all_finite(values: torch.Tensor, procs: Processes) -> bool:
     return bad.item() == 0
 
 
+class _SumOverRanks(torch.autograd.Function):
+    """all_reduce(SUM) with a gradient: each rank's input feeds every rank's output."""
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        total = tensor.clone()
+        dist.all_reduce(total)
+        return total
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        total = grad.clone()
+        dist.all_reduce(total)
+        return total
+
+
 class CpuSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
     """BatchNorm over the global batch on CPU, where torch's SyncBatchNorm refuses to run.
 
-    The per-channel sums are all-reduced through a differentiable all_reduce,
-    whose backward all-reduces the gradients too, so gradients are those of one
+    The per-channel sums are summed over the ranks by an all_reduce whose
+    backward all-reduces the gradients too, so gradients are those of one
     process seeing the whole batch once DDP averages them. Outside a process
     group, or in eval mode, it is plain BatchNorm.
     """
@@ -147,12 +163,10 @@ class CpuSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce
-
         channels = x.shape[1]
         dims = [0, *range(2, x.dim())]
         local = torch.cat([x.sum(dims), (x * x).sum(dims), x.new_tensor([x.numel() / channels])])
-        total = all_reduce(local)
+        total = _SumOverRanks.apply(local)
         count = total[-1]
         mean = total[:channels] / count
         var = total[channels : 2 * channels] / count - mean * mean
@@ -192,7 +206,7 @@ def sync_batchnorm(module: nn.Module, procs: Processes) -> nn.Module:
 def data_parallel(module: nn.Module, procs: Processes) -> nn.Module:
     """`module` wrapped in DistributedDataParallel, or itself in one process.
 
-    Buffers are not broadcast: the only ones (BatchNorm statistics of the
+    Buffers are not broadcast at each forward: the only ones (BatchNorm statistics of the
     generator) are computed from the global batch and so already agree.
     """
     if procs.world == 1:
@@ -200,4 +214,4 @@ def data_parallel(module: nn.Module, procs: Processes) -> nn.Module:
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [procs.device.index] if procs.device.type == "cuda" else None
-    return DistributedDataParallel(module, device_ids=ids, broadcast_buffers=False)
+    return DistributedDataParallel(module, device_ids=ids, forward_sync_buffers=False)
