@@ -30,11 +30,12 @@ WORKER = Path(__file__).parent / "train_worker.py"
 SMOKE = ["--recipe", "mlp", "--train-limit", "256", "--epochs", "2", "--no-eval", "--device", "cpu"]
 
 
-def torchrun(nproc: int, *args: object) -> subprocess.CompletedProcess:
-    """`torchrun --standalone --nproc-per-node N train_worker.py ARGS`, dropout off, one thread each."""
+def torchrun(nproc: int, *runs: list[object]) -> subprocess.CompletedProcess:
+    """`torchrun --standalone --nproc-per-node N train_worker.py` doing RUNS in turn, dropout off."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CGAN_TEST_NO_DROPOUT": "1"}
+    args = [arg for run in runs for arg in ["--then", "--data-dir", MNIST_DIR, *SMOKE, *run]][1:]
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-               str(WORKER), "--data-dir", str(MNIST_DIR), *SMOKE, *map(str, args)]
+               str(WORKER), *map(str, args)]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
 
 
@@ -45,22 +46,22 @@ def one_process(out: Path, max_steps: int, resume: bool = False) -> None:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Step 4 in one and in two processes; each resumed to step 6 in the other count."""
     if not (MNIST_DIR / "MNIST" / "raw").is_dir():
         pytest.skip(f"no MNIST at {MNIST_DIR}")
     root = tmp_path_factory.mktemp("ddp")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(torch.nn.Dropout, "forward", lambda self, x: x)
-        two = torchrun(2, "--out", root / "two", "--max-steps", 4)
-        assert two.returncode == 0, two.stderr[-3000:]
         one_process(root / "one", max_steps=4)
-        # Resume each in the other process count, from copies (the originals stay at step 4).
-        shutil.copytree(root / "two", root / "two-then-one")
         shutil.copytree(root / "one", root / "one-then-two")
+        # One launch for both two-process runs.
+        launch = torchrun(2, ["--out", root / "two", "--max-steps", 4],
+                          ["--out", root / "one-then-two", "--max-steps", 6, "--resume"])
+        assert launch.returncode == 0, launch.stderr[-3000:]
+        shutil.copytree(root / "two", root / "two-then-one")
         one_process(root / "two-then-one", max_steps=6, resume=True)
-    resumed = torchrun(2, "--out", root / "one-then-two", "--max-steps", 6, "--resume")
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    return {"root": root}
+    return root
 
 
 def biases_before_batchnorm(spec: dict) -> set[str]:
@@ -104,7 +105,7 @@ def assert_same_model(a: dict, b: dict) -> None:
 
 @needs_mnist
 def test_two_processes_write_one_run_folder_with_one_set_of_files(runs):
-    folder = runs["root"] / "two"
+    folder = runs / "two"
     assert sorted(p.name for p in folder.iterdir()) == [".lock", "last.pt", "metrics.jsonl", "samples"]
     assert [p.name for p in (folder / "samples").iterdir()] == ["epoch_001.png"]
     assert len((folder / "metrics.jsonl").read_text().splitlines()) == 1
@@ -115,19 +116,19 @@ def test_two_processes_write_one_run_folder_with_one_set_of_files(runs):
 
 @needs_mnist
 def test_two_processes_match_one_process_at_the_same_global_batch(runs):
-    two = load_checkpoint(runs["root"] / "two" / "last.pt")
-    one = load_checkpoint(runs["root"] / "one" / "last.pt")
+    two = load_checkpoint(runs / "two" / "last.pt")
+    one = load_checkpoint(runs / "one" / "last.pt")
     assert two["step"] == one["step"] == 4
     assert_same_model(two, one)
 
 
 @needs_mnist
 def test_checkpoints_resume_across_process_counts(runs):
-    two_then_one = load_checkpoint(runs["root"] / "two-then-one" / "last.pt")
-    one_then_two = load_checkpoint(runs["root"] / "one-then-two" / "last.pt")
+    two_then_one = load_checkpoint(runs / "two-then-one" / "last.pt")
+    one_then_two = load_checkpoint(runs / "one-then-two" / "last.pt")
     assert two_then_one["step"] == one_then_two["step"] == 6
     assert_same_model(two_then_one, one_then_two)
-    lines = (runs["root"] / "one-then-two" / "metrics.jsonl").read_text().splitlines()
+    lines = (runs / "one-then-two" / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 2  # epoch 1 from one process, the rest of epoch 2 from two
 
 

@@ -242,7 +242,7 @@ def test_ctrl_c_prints_interrupted_exits_130_and_leaves_no_temp_files(cgan_train
         raise KeyboardInterrupt
 
     monkeypatch.setattr(checkpoint.torch, "save", interrupted_mid_write)
-    result = cgan_train("--out", out, "--resume")
+    result = cgan_train("--out", out, "--resume", "--epochs", "2")
     one_line(result, 130, "interrupted")
     assert (out / "last.pt").read_bytes() == good
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
@@ -292,8 +292,11 @@ def test_out_paths_that_cannot_be_a_run_folder_give_one_line(cgan_train, tmp_pat
     a_file.write_text("not a folder")
     one_line(cgan_train(*SMOKE, "--out", a_file), EXIT_USAGE, "is a file, not a folder")
     one_line(cgan_train(*SMOKE, "--out", a_file / "run"), EXIT_USAGE, "is a file")
-    monkeypatch.setattr("cgan_train.rundir.os.access", lambda path, mode: False)  # read-only, even for root
-    one_line(cgan_train(*SMOKE, "--out", tmp_path / "ro" / "run"), 1, "is not writable")
+    read_only = tmp_path / "ro"
+    read_only.mkdir()
+    access = os.access  # root may write anywhere: pretend the folder is read-only
+    monkeypatch.setattr(os, "access", lambda path, mode: path != read_only and access(path, mode))
+    one_line(cgan_train(*SMOKE, "--out", read_only / "run"), 1, "is not writable")
     assert a_file.read_text() == "not a folder"
 
 

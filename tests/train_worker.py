@@ -1,10 +1,18 @@
-"""`cgan-train`, with dropout switched off when CGAN_TEST_NO_DROPOUT=1: run as a script by the
-torchrun tests. Dropout draws its own masks in each process, so it is the one part of a step
-that two processes cannot reproduce bit for bit; without it one process and N agree."""
+"""`cgan-train` for the torchrun tests: dropout off, and several runs in one launch.
+
+Dropout draws its own masks in each process, so it is the one part of a step
+that N processes cannot reproduce bit for bit; with it off, one process and N
+agree (CGAN_TEST_NO_DROPOUT=1). Arguments separated by `--then` are run one
+after the other in the same processes: starting Python and torch is most of a
+launch's time on a small machine. The worker makes the process group itself, so
+that it outlives each run (gloo cannot join a second group in one launch).
+"""
 
 import os
+import sys
 
 import torch
+import torch.distributed
 
 from cgan_train.cli import train_main
 
@@ -12,4 +20,9 @@ if os.environ.get("CGAN_TEST_NO_DROPOUT") == "1":
     torch.nn.Dropout.forward = lambda self, x: x
 
 if __name__ == "__main__":
-    train_main()
+    torch.distributed.init_process_group("gloo")
+    prog, args = sys.argv[0], sys.argv[1:]
+    while args:
+        run, args = (args[: args.index("--then")], args[args.index("--then") + 1 :]) if "--then" in args else (args, [])
+        sys.argv = [prog, *run]
+        train_main()

@@ -20,6 +20,7 @@ from cgan_runtime.files import write_output
 
 from .config import DEFAULT_RECIPE, RECIPES, TrainConfig
 
+EXIT_INTERRUPTED = 130
 TRAIN_EXTRA_HINT = "needs the train extra: pip install 'cgan-edge[train,cpu]'"
 
 train_app = typer.Typer(add_completion=False, help="Train a conditional GAN on MNIST.")
@@ -137,6 +138,8 @@ def train(
         # every process, and one line is enough. Other ranks' own failures still print.
         if rank and (isinstance(exc, KeyboardInterrupt) or isinstance(exc.__context__, TrainingDiverged)):
             raise SystemExit(130 if isinstance(exc, KeyboardInterrupt) else 1) from None
+        if isinstance(exc, KeyboardInterrupt):  # typer would exit 130 without a word
+            raise UserError("interrupted", EXIT_INTERRUPTED) from None
         raise
     if rank == 0:
         print(f"checkpoint to export: {exported}")

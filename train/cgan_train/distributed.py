@@ -37,6 +37,7 @@ class Processes:
     world: int
     local_world: int  # processes on this machine (threads are shared between them)
     device: torch.device
+    owns_group: bool = False  # whether `start` made the process group (and `stop` ends it)
 
     @property
     def writes(self) -> bool:
@@ -84,15 +85,17 @@ def start(device: str) -> Processes:
         return Processes(rank=0, world=1, local_world=1, device=resolve_device(device))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     dev = resolve_device(device, local_rank)
-    if not dist.is_initialized():
-        if dev.type == "cuda":
-            torch.cuda.set_device(dev)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+    owns_group = not dist.is_initialized()  # a caller may have made one already
+    if owns_group:
         dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", timeout=WAIT_LIMIT)
-    return Processes(rank=dist.get_rank(), world=dist.get_world_size(), local_world=local_processes(), device=dev)
+    return Processes(rank=dist.get_rank(), world=dist.get_world_size(), local_world=local_processes(), device=dev,
+                     owns_group=owns_group)
 
 
 def stop(procs: Processes) -> None:
-    if procs.world > 1 and dist.is_initialized():
+    if procs.owns_group and dist.is_initialized():
         dist.destroy_process_group()
 
 
