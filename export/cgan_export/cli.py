@@ -38,10 +38,10 @@ def export(
     if precision == "fp16" and quantize == "int8":
         raise UserError("choose one variant: --precision fp16 or --quantize int8", EXIT_USAGE)
     variant = "int8" if quantize == "int8" else precision
-    from cgan_train.cli import library_errors  # the checkpoint loader raises ValueError/FileNotFoundError
-
-    with library_errors():
+    try:
         report = export_checkpoint(ckpt, output, opset=opset, variant=variant, data_dir=data_dir)
+    except (ValueError, FileNotFoundError) as exc:  # the checkpoint loader's ordinary exceptions
+        raise UserError(str(exc)) from None
     print(report.summary())
 
 

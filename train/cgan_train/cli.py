@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
@@ -175,7 +176,16 @@ def evaluate(
 
 
 def _terminated(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # unwinds like Ctrl-C: temp files removed, the run folder's lock released
+    """SIGTERM unwinds like Ctrl-C (temp files removed, the folder's lock released), exit 143.
+
+    Under torchrun it is how the other processes are stopped after one failed:
+    they stay quiet, so the failure's own line is the one the user reads.
+    """
+    from .distributed import launched_by_torchrun
+
+    if not launched_by_torchrun():
+        print("cgan-train: error: terminated", file=sys.stderr)
+    raise SystemExit(128 + signum)
 
 
 def train_main() -> None:
