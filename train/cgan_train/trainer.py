@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,8 +126,10 @@ class Position:
 def start_run(run: RunFolder, ckpt: dict[str, Any] | None, overwrite: bool, procs: Processes) -> Position:
     """Clear the folder for a new run, or repair it for a resumed one (rank 0 writes; all ranks return)."""
     if ckpt is None:
-        if procs.writes and overwrite:
-            run.clear()
+        if procs.writes:
+            run.check_new(overwrite)  # again, under the lock: another run may have finished here meanwhile
+            if overwrite:
+                run.clear()
         return Position()
     position = Position(ckpt["epoch"], ckpt["step"], ckpt["best_score"], ckpt.get("best_step"))
     if procs.writes:
