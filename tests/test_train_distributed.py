@@ -55,10 +55,12 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
         patch.setattr(torch.nn.Dropout, "forward", lambda self, x: x)
         one_process(root / "one", max_steps=4)
         shutil.copytree(root / "one", root / "one-then-two")
-        # One launch for both two-process runs.
+        # One launch for the three two-process runs; the last fails in rank 1 at step 6.
         launch = torchrun(2, ["--out", root / "two", "--max-steps", 4],
-                          ["--out", root / "one-then-two", "--max-steps", 6, "--resume"])
-        assert launch.returncode == 0, launch.stderr[-3000:]
+                          ["--out", root / "one-then-two", "--max-steps", 6, "--resume"],
+                          ["--out", root / "fails", "--max-steps", 8, "--test-fail-at-step", 6])
+        (root / "launch.stderr").write_text(launch.stderr)
+        assert (root / "fails").is_dir(), launch.stderr[-3000:]
         shutil.copytree(root / "two", root / "two-then-one")
         one_process(root / "two-then-one", max_steps=6, resume=True)
     return root
@@ -130,6 +132,14 @@ def test_checkpoints_resume_across_process_counts(runs):
     assert_same_model(two_then_one, one_then_two)
     lines = (runs / "one-then-two" / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 2  # epoch 1 from one process, the rest of epoch 2 from two
+
+
+@needs_mnist
+def test_a_failure_in_one_process_ends_the_run_with_one_line_and_keeps_last_pt(runs):
+    errors = [line for line in (runs / "launch.stderr").read_text().splitlines() if line.startswith("cgan-train:")]
+    assert errors == ["cgan-train: error: rank 1: injected failure"]
+    assert load_checkpoint(runs / "fails" / "last.pt")["step"] == 4  # epoch 1, the last complete one
+    assert len((runs / "fails" / "metrics.jsonl").read_text().splitlines()) == 1
 
 
 def test_global_batch_must_split_evenly_over_the_processes():

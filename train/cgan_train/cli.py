@@ -119,7 +119,7 @@ def train(
     import torch
 
     from .distributed import default_threads, launched_by_torchrun
-    from .trainer import TrainingDiverged, run_config, train as run_training
+    from .trainer import run_config, train as run_training
 
     rank = int(os.environ.get("RANK", "0")) if launched_by_torchrun() else 0
     torch.set_num_threads(threads or default_threads())
@@ -135,13 +135,11 @@ def train(
             exported = run_training(cfg, data_dir, out, device=device, download=download, resume=resume,
                                     overwrite=overwrite)
     except (UserError, KeyboardInterrupt) as exc:
-        # Under torchrun, rank 0 speaks for the run: a divergence or Ctrl-C reaches
-        # every process, and one line is enough. Other ranks' own failures still print.
-        if rank and (isinstance(exc, KeyboardInterrupt) or isinstance(exc.__context__, TrainingDiverged)):
-            raise SystemExit(130 if isinstance(exc, KeyboardInterrupt) else 1) from None
         if isinstance(exc, KeyboardInterrupt):  # typer would exit 130 without a word
-            raise UserError("interrupted", EXIT_INTERRUPTED) from None
-        raise
+            exc = UserError("interrupted", EXIT_INTERRUPTED)
+        if _said_by_another_process(exc, rank):
+            raise SystemExit(exc.exit_code) from None
+        raise exc from None
     if rank == 0:
         print(f"checkpoint to export: {exported}")
 
@@ -173,6 +171,26 @@ def evaluate(
     if json_out is not None:
         payload = {"model": str(model), **report.to_dict()}
         write_output(json_out, (json.dumps(payload, indent=2) + "\n").encode())
+
+
+# How gloo and NCCL report, in the processes left, that another process died.
+LOST_PEER = ("closed by peer", "reset by peer", "broken pipe", "communicator was aborted")
+
+
+def _said_by_another_process(error: UserError, rank: int) -> bool:
+    """Whether, under torchrun, another process prints this failure, so this one stays quiet.
+
+    One line per failure: what every process hits alike (bad usage, a
+    divergence, Ctrl-C) rank 0 reports, and a process that merely lost
+    contact with a failed one leaves the word to that one.
+    """
+    from .trainer import TrainingDiverged
+
+    message = str(error).lower()
+    if any(sign in message for sign in LOST_PEER):
+        return True
+    shared = error.exit_code in (EXIT_USAGE, EXIT_INTERRUPTED) or isinstance(error.__context__, TrainingDiverged)
+    return rank != 0 and shared
 
 
 def _terminated(signum: int, frame: object) -> None:
