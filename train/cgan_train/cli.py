@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
 
 import typer
 
-from cgan_runtime.errors import EXIT_USAGE, UserError, run_app
+from cgan_runtime.errors import (
+    EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, Terminated, UserError, describe_os_error, run_app,
+)
 from cgan_runtime.files import write_output
 
 from .config import DEFAULT_RECIPE, RECIPES, TrainConfig
 
-EXIT_INTERRUPTED = 130
 TRAIN_EXTRA_HINT = "needs the train extra: pip install 'cgan-edge[train,cpu]'"
 
 train_app = typer.Typer(add_completion=False, help="Train a conditional GAN on MNIST.")
@@ -75,7 +74,7 @@ def library_errors(prefix: str = "") -> Iterator[None]:
 
 def _one_line(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
-        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+        return describe_os_error(exc)
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
@@ -134,10 +133,16 @@ def train(
                 cfg = TrainConfig.for_recipe(recipe or DEFAULT_RECIPE, **given)
             exported = run_training(cfg, data_dir, out, device=device, download=download, resume=resume,
                                     overwrite=overwrite)
+    except Terminated:
+        # Under torchrun, SIGTERM is how the others are stopped after one process
+        # failed: that one's line is the one to read.
+        if launched_by_torchrun():
+            raise SystemExit(EXIT_TERMINATED) from None
+        raise
     except (UserError, KeyboardInterrupt) as exc:
-        if isinstance(exc, KeyboardInterrupt):  # typer would exit 130 without a word
+        if isinstance(exc, KeyboardInterrupt):
             exc = UserError("interrupted", EXIT_INTERRUPTED)
-        if _said_by_another_process(exc, rank):
+        if launched_by_torchrun() and _said_by_another_process(exc, rank):
             raise SystemExit(exc.exit_code) from None
         raise exc from None
     if rank == 0:
@@ -193,21 +198,7 @@ def _said_by_another_process(error: UserError, rank: int) -> bool:
     return rank != 0 and shared
 
 
-def _terminated(signum: int, frame: object) -> None:
-    """SIGTERM unwinds like Ctrl-C (temp files removed, the folder's lock released), exit 143.
-
-    Under torchrun it is how the other processes are stopped after one failed:
-    they stay quiet, so the failure's own line is the one the user reads.
-    """
-    from .distributed import launched_by_torchrun
-
-    if not launched_by_torchrun():
-        print("cgan-train: error: terminated", file=sys.stderr)
-    raise SystemExit(128 + signum)
-
-
 def train_main() -> None:
-    signal.signal(signal.SIGTERM, _terminated)
     run_app(train_app, "cgan-train")
 
 
