@@ -99,7 +99,8 @@ def test_train_help_shows_every_recipe_default_and_every_option_has_help(cgan_tr
     assert all(param.help for param in command.params), [p.name for p in command.params if not p.help]
     result = cgan_train("--help")
     text = " ".join(result.stdout.decode().replace("│", " ").split())
-    assert "(default: the recipe's; mlp bce, edge bce)" in text  # not eaten as markup
+    losses = ", ".join(f"{name} {recipe['loss']}" for name, recipe in RECIPES.items())
+    assert f"(default: the recipe's; {losses})" in text  # not eaten as markup
     assert "mlp 30, edge 75" in text and "edge (default):" in text
 
 
