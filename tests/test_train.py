@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 
 from cgan_runtime.contract import ModelSpec  # noqa: E402
 from cgan_runtime.errors import EXIT_USAGE  # noqa: E402
-from cgan_train.checkpoint import inference_generator, load_checkpoint, save_checkpoint  # noqa: E402
+from cgan_train.checkpoint import inference_generator, load_checkpoint, recipe_of, save_checkpoint  # noqa: E402
 from cgan_train.cli import train_main  # noqa: E402
 from cgan_train.config import TrainConfig  # noqa: E402
 from cgan_train.models import ARCHS, build_models  # noqa: E402
@@ -118,6 +118,12 @@ def test_checkpoint_load_refuses_files_that_are_not_checkpoints(tmp_path):
         load_checkpoint(tmp_path / "other.pt")
     with pytest.raises(FileNotFoundError, match="checkpoint not found"):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_recipe_of_a_checkpoint_names_its_training_recipe():
+    assert recipe_of({"train_config": TrainConfig.for_recipe("mlp").to_dict()}) == "mlp"
+    assert recipe_of({"train_config": {"arch": "edge"}}) == "edge"  # written before --arch became --recipe
+    assert recipe_of({"spec": {}}) == ""
 
 
 def test_checkpoint_load_never_runs_pickled_code(tmp_path):

@@ -87,6 +87,14 @@ def inference_generator(ckpt: dict[str, Any]) -> tuple[torch.nn.Module, ModelSpe
     return generator.eval(), spec
 
 
+def recipe_of(ckpt: dict[str, Any]) -> str:
+    """The training recipe's name ("" when the checkpoint does not say), for the ONNX metadata."""
+    config = ckpt.get("train_config")
+    if not isinstance(config, dict):
+        return ""
+    return str(config.get("recipe") or config.get("arch") or "")  # "arch": runs from before the rename
+
+
 def file_sha256(path: str | Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
