@@ -56,7 +56,12 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
         raise ValueError("--device cuda asked for, but torch sees no CUDA device")
     if name == "cpu" or not torch.cuda.is_available():
         return torch.device("cpu")
-    return torch.device("cuda", local_rank % torch.cuda.device_count())
+    if local_rank >= torch.cuda.device_count():
+        raise ValueError(
+            f"process {local_rank} on this machine has no GPU of its own: torch sees {torch.cuda.device_count()}; "
+            "start at most that many processes per machine (--nproc-per-node)"
+        )
+    return torch.device("cuda", local_rank)
 
 
 def local_processes() -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 REDRAW_SECONDS = 0.5
@@ -22,8 +23,11 @@ class EpochBar:
         self.images_per_step, self.clock = images_per_step, clock
         self.start_step = self.completed = done
         self.started = self.redrawn = clock()
+        console = Console()
+        # Not drawn into a log file (stdout redirected): the epoch lines say it all there.
         self._bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                             TimeRemainingColumn(), transient=True, disable=not show)
+                             TimeRemainingColumn(), console=console, transient=True,
+                             disable=not (show and console.is_terminal))
         self._task = self._bar.add_task("train", total=total, completed=done, rate="")
 
     def __enter__(self) -> "EpochBar":
