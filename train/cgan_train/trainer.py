@@ -91,21 +91,23 @@ def _train(cfg: TrainConfig, data_dir: Path, run: RunFolder, procs: Processes, d
 
 def run_config(out_dir: Path) -> TrainConfig:
     """The config of the run in `out_dir` (its last.pt), to resume it with."""
-    last = RunFolder(out_dir).last
-    if not last.is_file():
-        raise FileNotFoundError(f"--resume: no {last} to resume from")
-    ckpt = load_checkpoint(last)
-    check_resumable(ckpt, last)
-    return TrainConfig.from_dict(ckpt["train_config"])
+    return TrainConfig.from_dict(_last_checkpoint(RunFolder(out_dir), "cpu")["train_config"])
 
 
 def resume_point(run: RunFolder, cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
     """last.pt, once `cfg` is known to change nothing but the plan."""
-    stored = run_config(run.path)
-    ckpt = load_checkpoint(run.last, map_location=device)
-    changed = stored.changes_beyond_plan(cfg)
+    ckpt = _last_checkpoint(run, device)
+    changed = TrainConfig.from_dict(ckpt["train_config"]).changes_beyond_plan(cfg)
     if changed:
         raise ValueError(f"--resume cannot change {'; '.join(changed)} (only --epochs, --max-steps, --eval)")
+    return ckpt
+
+
+def _last_checkpoint(run: RunFolder, device: torch.device | str) -> dict[str, Any]:
+    if not run.last.is_file():
+        raise FileNotFoundError(f"--resume: no {run.last} to resume from")
+    ckpt = load_checkpoint(run.last, map_location=device)
+    check_resumable(ckpt, run.last)
     return ckpt
 
 
