@@ -139,12 +139,13 @@ def _parity(generator: torch.nn.Module, onnx_path: Path, nz: int, num_classes: i
 
 def _accuracies(models: dict[str, Path], data_dir: Path) -> dict[str, float]:
     """cgan-eval's label accuracy (1,000 samples per label, same noise) for each file."""
-    from cgan_train.evaluation import Evaluator
+    from cgan_train.data import DataSource
+    from cgan_train.evaluation import data_classifier, label_accuracy
     from cgan_train.samplers import onnx_sampler
 
-    evaluator = Evaluator(data_dir, device="cpu")
+    classifier = data_classifier(DataSource("mnist", data_dir))
     result = {}
     for name, path in models.items():
         sample, nz = onnx_sampler(path, torch.device("cpu"))
-        result[name] = 100 * evaluator.full(sample, nz, parzen=False).label_accuracy
+        result[name] = 100 * label_accuracy(sample, nz, classifier, classifier.num_classes)
     return result

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any, Mapping
 
 from cgan_runtime.contract import ModelSpec
+
+from .data import DataSource, LabelledImages
 
 from .losses import LOSSES
 from .models import ARCHS
@@ -43,6 +46,11 @@ class TrainConfig:
     max_steps: int | None = None
     train_limit: int | None = None  # use only the first N training images (smoke runs)
     evaluate: bool = True  # score each epoch to choose best.pt (trains the classifier once)
+    # The data (cgan_train.data.DataSource): a set's name or a folder, and how to shape its images.
+    data: str = "mnist"
+    image_size: int | None = None
+    channels: int | None = None
+    skip_bad_images: bool = False
 
     def __post_init__(self) -> None:
         checks = [
@@ -70,8 +78,15 @@ class TrainConfig:
         given = {k: v for k, v in overrides.items() if v is not None}
         return cls(arch=arch, **{**RECIPES[arch], **given})
 
-    def model_spec(self) -> ModelSpec:
-        return ModelSpec(arch=self.network, nz=self.nz)
+    def model_spec(self, data: LabelledImages | None = None) -> ModelSpec:
+        """The generator's spec; shaped by `data` (its images and classes) when given."""
+        if data is None:
+            return ModelSpec(arch=self.network, nz=self.nz)
+        return ModelSpec(arch=self.network, nz=self.nz, num_classes=data.num_classes, class_names=data.class_names,
+                         image_shape=data.image_shape, dataset=data.dataset)
+
+    def data_source(self, data_dir: str | Path, download: bool = False) -> DataSource:
+        return DataSource(self.data, Path(data_dir), self.image_size, self.channels, download, self.skip_bad_images)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -24,7 +24,7 @@ from cgan_runtime.images import encode_png, make_grid, to_uint8
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .data import load_mnist, to_model_range
+from .data import check_fits, load_data, memory_needed, to_model_range
 from .losses import discriminator_loss, generator_loss, mode_seeking_penalty
 from .models import build_models
 from .samplers import checkpoint_sampler
@@ -120,20 +120,24 @@ def train(cfg: TrainConfig, data_dir: Path, out_dir: Path, device: str = "auto",
         # The run's own config wins, except how long to train.
         cfg = TrainConfig.from_dict({**ckpt["train_config"], "epochs": cfg.epochs, "max_steps": cfg.max_steps})
 
+    source = cfg.data_source(data_dir, download)
+    data = load_data(source, train=True)  # every data problem surfaces here, before OUT exists
     evaluator = None
     if cfg.evaluate:
         from .evaluation import Evaluator  # trains the classifier on first use
 
         # Built before seeding: training the classifier (first run only) must
         # not shift the random stream the GAN sees, or resuming would diverge.
-        evaluator = Evaluator(data_dir, device=dev, download=download)
+        evaluator = Evaluator.for_data(source, device=dev, loaded=data)
 
     torch.manual_seed(cfg.seed)
-    images, labels = load_mnist(data_dir, train=True, download=download)
     if cfg.train_limit:
-        images, labels = images[: cfg.train_limit], labels[: cfg.train_limit]
-    real_images = to_model_range(images).to(dev)
-    real_labels = labels.to(dev)
+        data = data.subset(slice(None, cfg.train_limit))
+    # Held as uint8 on the device (a quarter of float's memory), scaled per batch.
+    if dev.type == "cuda":
+        check_fits(memory_needed(len(data), data.image_shape), dev, f"{source.name}: {len(data):,} images")
+    real_images = data.images.to(dev)
+    real_labels = data.labels.to(dev)
     n = real_images.shape[0]
     steps_per_epoch = n // cfg.batch_size
     if steps_per_epoch == 0:
@@ -141,7 +145,7 @@ def train(cfg: TrainConfig, data_dir: Path, out_dir: Path, device: str = "auto",
 
     out_dir.mkdir(parents=True, exist_ok=True)  # only once the data is known to be there
     (out_dir / "samples").mkdir(exist_ok=True)
-    spec = cfg.model_spec()
+    spec = cfg.model_spec(data)
     G, D = build_models(spec)
     G, D = G.to(dev), D.to(dev)
     G_ema = copy.deepcopy(G).eval() if cfg.ema > 0 else None
@@ -197,7 +201,7 @@ def train(cfg: TrainConfig, data_dir: Path, out_dir: Path, device: str = "auto",
             task = bar.add_task("train", total=last, completed=first, rate="")
             for i in range(first, last):
                 idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
-                x, y = real_images[idx], real_labels[idx]
+                x, y = to_model_range(real_images[idx]), real_labels[idx]
                 z = torch.randn(cfg.batch_size, spec.nz, device=dev)
                 if cfg.diversity > 0:  # two halves with the same labels, for the mode-seeking pairs
                     y_fake = torch.randint(0, spec.num_classes, (cfg.batch_size // 2,), device=dev).repeat(2)
