@@ -14,6 +14,7 @@ from cgan_train.classifier import (  # noqa: E402
     ClassifierError,
     cache_path,
     classifier_for,
+    MIN_STEPS,
     default_epochs,
 )
 from cgan_train.data import LabelledImages  # noqa: E402
@@ -108,4 +109,4 @@ def test_classifier_embed_gives_logits_and_the_128_d_feature_in_batches():
 
 def test_default_epochs_keep_the_mnist_recipe_and_give_small_sets_enough_steps():
     assert default_epochs(60_000) == 3
-    assert default_epochs(640) * (640 // 128) >= 1000
+    assert default_epochs(640) * (640 // 128) >= MIN_STEPS

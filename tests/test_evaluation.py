@@ -11,7 +11,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from cgan_train.data import DataSource, to_model_range  # noqa: E402
+from cgan_train.classifier import classifier_for  # noqa: E402
+from cgan_train.data import DataSource, evaluation_splits, to_model_range  # noqa: E402
 from cgan_train.evaluation import (  # noqa: E402
     PARZEN_SIGMAS,
     EvalReport,
@@ -148,7 +149,7 @@ def test_format_table_shows_generator_beside_floor_and_dashes_what_was_not_measu
 @pytest.fixture(scope="session")
 def evaluator(mnist_splits, mnist_classifier) -> Evaluator:
     """Full MNIST floors and test set, measured with the session's small classifier."""
-    return Evaluator(*mnist_splits, mnist_classifier)
+    return Evaluator(*mnist_splits, mnist_classifier, test_note="the mnist test split")
 
 
 def real_test_images(evaluator: Evaluator, collapse: bool = False) -> SampleFn:
@@ -223,8 +224,9 @@ def test_per_label_beyond_the_real_floor_is_refused_before_generating(evaluator:
 
 
 def test_a_colour_folder_is_scored_against_its_held_out_part_without_parzen(tmp_path, colour_folder):
-    source = DataSource(str(colour_folder(tmp_path / "pets", per_class=24)), image_size=None)
-    evaluator = Evaluator.for_data(source, cache_dir=tmp_path / "cache")
+    train, test, note = evaluation_splits(DataSource(str(colour_folder(tmp_path / "pets", per_class=24))))
+    classifier = classifier_for(train, test, cache_dir=tmp_path, epochs=30)  # the recipe's 1,000 steps are slow
+    evaluator = Evaluator(train, test, classifier, test_note=note)
     assert evaluator.image_shape == (3, 16, 16) and evaluator.class_names == ("cat", "dog", "owl")
     assert evaluator.classifier.image_shape == (3, 16, 16)
     assert not evaluator.parzen_applies

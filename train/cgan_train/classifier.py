@@ -31,7 +31,7 @@ MIN_TEST_ACCURACY = {"mnist": 0.99}
 WARN_TEST_ACCURACY = 0.9
 FEATURE_DIM = 128
 MIN_EPOCHS = 3  # MNIST's recipe: 3 epochs of 60,000 images
-MIN_STEPS = 1000  # small sets repeat epochs up to this many steps
+MIN_STEPS = 500  # small sets repeat epochs up to this many steps
 BATCH_SIZE = 128
 
 # (what, done, total): called as work advances, for a progress display.
