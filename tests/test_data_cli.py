@@ -77,7 +77,7 @@ def test_bad_folders_get_one_line_exit_2_and_no_run_folder(run_cli, tmp_path, co
 def test_an_absent_set_with_no_download_gets_one_line_and_nothing_is_created(run_cli, tmp_path):
     result = cgan_train(run_cli, "--data", "kmnist", "--data-dir", tmp_path / "data", "--no-download",
                         "--out", tmp_path / "run")
-    one_line(result, 2, "kmnist not found")
+    one_line(result, 2, "KMNIST not found")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -190,7 +190,7 @@ def _load_idx_set(source: DataSource, train: bool) -> tuple[torch.Tensor, torch.
     if not (images_path.is_file() and labels_path.is_file()):
         if not source.download:
             raise FileNotFoundError(
-                f"{source.data} not found in {source.data_dir} (expected {raw}/{{train,t10k}}-"
+                f"{folder} not found in {source.data_dir} (expected {raw}/{{train,t10k}}-"
                 "{images-idx3,labels-idx1}-ubyte); drop --no-download to fetch it")
         _download(source, folder, train)
     images = _read_idx(images_path, magic=2051, dims=3)
