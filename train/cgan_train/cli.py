@@ -162,7 +162,7 @@ def _load_model(path: Path, device, threads: int):
 
     try:
         return load_sampler(path, device, threads)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, UserError) as exc:  # a missing or broken file is bad input
         raise UserError(str(exc), EXIT_USAGE) from None
 
 
