@@ -9,7 +9,6 @@ from typing import Any, Mapping
 from cgan_runtime.contract import ModelSpec
 
 from .data import DataSource, LabelledImages
-
 from .losses import LOSSES
 from .models import ARCHS
 
