@@ -235,7 +235,11 @@ def test_a_colour_folder_is_scored_against_its_held_out_part_without_parzen(tmp_
     def copies(labels: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:  # real held-out images
         return to_model_range(torch.stack([held_out[evaluator.test_labels == c][0] for c in labels.tolist()]))
 
-    result = evaluator.full(copies, nz=4, per_label=evaluator.max_per_label)
+    calls = []
+    result = evaluator.full(copies, nz=4, per_label=evaluator.max_per_label,
+                            progress=lambda what, done, total: calls.append((what, done, total)))
+    assert {what for what, _, _ in calls} == {"generating", "scoring images", "within-label FID"}
+    assert ("generating", 66, 66) in calls  # each phase reports until it is done
     assert result.parzen_ll is None and result.class_names == ["cat", "dog", "owl"]
     assert result.test_set.startswith("held out: 6 of 72 images")
     assert result.label_accuracy == pytest.approx(1.0)  # three flat colours: trivially told apart
