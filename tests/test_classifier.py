@@ -43,6 +43,8 @@ def test_classifier_for_trains_once_then_loads_the_cache_and_leaves_the_global_r
     assert torch.equal(torch.get_rng_state(), rng)  # a GAN run seeded before this stays reproducible
     assert "training the evaluation classifier" in capsys.readouterr().err
     assert len(list(tmp_path.glob("*.pt"))) == 1
+    logits, _ = first.embed(test.images)
+    assert first.test_accuracy == pytest.approx((logits.argmax(1) == test.labels).float().mean().item())
 
     again = classifier_for(train, test, cache_dir=tmp_path, min_accuracy=0, epochs=EPOCHS)
     assert capsys.readouterr().err == ""

@@ -170,12 +170,12 @@ def real_test_images(evaluator: Evaluator, collapse: bool = False) -> SampleFn:
     return sample
 
 
-def test_the_classifier_records_its_accuracy_on_the_mnist_test_set(evaluator: Evaluator):
-    logits, features = evaluator.classifier.embed(evaluator.test_images)
-    accuracy = (logits.argmax(1) == evaluator.test_labels).float().mean().item()
-    assert accuracy >= 0.9  # the small test classifier; the real recipe's 99% gate is test_classifier's
-    assert accuracy == pytest.approx(evaluator.classifier.test_accuracy, abs=1e-4)
-    assert features.shape == (10_000, 128)
+def test_the_session_classifier_is_a_real_mnist_classifier(evaluator: Evaluator):
+    # The small test classifier; the real recipe's 99% gate is test_classifier's.
+    assert evaluator.classifier.test_accuracy >= 0.9
+    logits, features = evaluator.classifier.embed(evaluator.test_images[:500])
+    assert (logits.argmax(1) == evaluator.test_labels[:500]).float().mean().item() >= 0.85
+    assert features.shape == (500, 128)
 
 
 def test_evaluator_full_scores_real_test_images_like_real_data(evaluator: Evaluator):
