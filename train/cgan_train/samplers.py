@@ -35,7 +35,7 @@ def _onnx_sampler(path: Path, device: torch.device, threads: int | None = None) 
     generator = Generator(path, provider="cuda" if device.type == "cuda" else "cpu", threads=threads)
 
     def sample(labels: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(generator.generate_raw(labels.cpu().numpy(), noise.cpu().numpy()))
+        return torch.from_numpy(generator.generate_raw(labels.cpu().numpy(), noise=noise.cpu().numpy()))
 
     return sample, generator.spec
 
