@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from cgan_runtime.contract import ModelSpec
 
-from .data import DataSource, LabelledImages
 from .losses import LOSSES
 from .models import ARCHS
+
+if TYPE_CHECKING:  # cgan_train.data imports torch
+    from .data import DataSource, LabelledImages
 
 
 # What `--arch` selects: a network pair (models.ARCHS) and its hyper-parameters.
@@ -89,6 +91,8 @@ class TrainConfig:
                          image_shape=data.image_shape, dataset=data.dataset)
 
     def data_source(self, data_dir: str | Path, download: bool = False) -> DataSource:
+        from .data import DataSource
+
         return DataSource(self.data, Path(data_dir), self.image_size, self.channels, download, self.skip_bad_images)
 
     def to_dict(self) -> dict[str, Any]:
