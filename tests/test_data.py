@@ -140,6 +140,14 @@ def test_a_class_left_empty_by_skipping_is_refused(tmp_path, colour_folder):
         load_data(DataSource(str(root), skip_bad_images=True))
 
 
+def test_a_folder_with_no_readable_image_at_all_is_refused_when_skipping(tmp_path):
+    for name in ("cat", "dog"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "bad.png").write_bytes(b"garbage")
+    with pytest.raises(DataError, match=f"class folder {tmp_path / 'cat'} has no readable images"):
+        load_data(DataSource(str(tmp_path), skip_bad_images=True))
+
+
 def test_mixed_sizes_need_an_image_size(tmp_path, colour_folder):
     root = colour_folder(tmp_path / "pets")
     Image.new("RGB", (20, 20)).save(root / "cat" / "big.png")

@@ -273,6 +273,7 @@ def _load_folder(source: DataSource) -> LabelledImages:
     keep = [i for i in range(len(files)) if i not in bad]
     files, labels = [files[i] for i in keep], [labels[i] for i in keep]
     sizes, modes = [sizes[i] for i in keep], [modes[i] for i in keep]
+    _check_classes_kept(root, names, labels)  # before sizing: skipping may have left no images at all
     size = source.image_size or _common_size(root, files, sizes)
     channels = source.channels or (1 if all(m in GREY_MODES for m in modes) else 3)
     check_fits(memory_needed(len(files), (channels, size, size)), "cpu",
@@ -294,11 +295,17 @@ def _load_folder(source: DataSource) -> LabelledImages:
     if skipped:
         print(f"skipped {skipped} unreadable image(s) in {root}", file=sys.stderr, flush=True)
     label_tensor = torch.tensor(labels, dtype=torch.long)[torch.from_numpy(ok)]
-    for c, name in enumerate(names):  # skipping may have emptied a class
-        if not (label_tensor == c).any():
-            raise DataError(f"class folder {root / name} has no readable images")
+    _check_classes_kept(root, names, label_tensor.tolist())
     images = torch.from_numpy(out[ok]).permute(0, 3, 1, 2).contiguous()
     return LabelledImages(images, label_tensor, names, source.name)
+
+
+def _check_classes_kept(root: Path, names: tuple[str, ...], labels: list[int]) -> None:
+    """Refuse a class that skipping unreadable images has emptied."""
+    kept = set(labels)
+    for c, name in enumerate(names):
+        if c not in kept:
+            raise DataError(f"class folder {root / name} has no readable images")
 
 
 def _scan_folder(root: Path) -> tuple[list[Path], list[int], tuple[str, ...]]:
