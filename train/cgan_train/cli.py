@@ -261,8 +261,10 @@ def _progress() -> Iterator[Callable[[str, int, int], None]]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     tasks: dict[str, int] = {}
+    console = Console(stderr=True)
+    # Only on a terminal: in a log, rich would leave a blank line behind (as the training bar, progress.py).
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=Console(stderr=True), transient=True, refresh_per_second=4) as bar:
+                  console=console, transient=True, refresh_per_second=4, disable=not console.is_terminal) as bar:
 
         def update(what: str, done: int, total: int) -> None:
             if what not in tasks:
