@@ -115,6 +115,19 @@ def folder_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return tmp / "run" / "last.pt", root
 
 
+def test_a_folder_run_resumes_from_another_folder_with_the_data_spelt_another_way(run_cli, tmp_path, colour_folder,
+                                                                                   monkeypatch):
+    colour_folder(tmp_path / "pets", size=SIZE)
+    monkeypatch.chdir(tmp_path)
+    first = cgan_train(run_cli, "--data", "pets/", "--max-steps", 1, "--batch-size", 8, "--no-eval", "--out", "run")
+    assert first.exit_code == 0, first.stderr
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    resumed = cgan_train(run_cli, "--resume", "--data", "../pets", "--max-steps", 2, "--out", "../run")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert "resuming from ../run/last.pt: epoch 0, step 1" in resumed.stdout.decode()
+
+
 def test_a_folder_trains_with_its_shape_and_class_names(folder_run):
     from cgan_train.checkpoint import load_checkpoint
 

@@ -127,6 +127,7 @@ def train(
     _require_torch()
     import torch
 
+    from .data import canonical_data
     from .distributed import default_threads, launched_by_torchrun
     from .trainer import run_config, train as run_training
 
@@ -134,7 +135,7 @@ def train(
     torch.set_num_threads(threads or default_threads())
     given = {"loss": loss, "epochs": epochs, "batch_size": batch_size, "lr": lr, "ema": ema, "nz": nz,
              "diversity": diversity, "max_steps": max_steps, "train_limit": train_limit, "seed": seed,
-             "evaluate": evaluate, "data": data, "image_size": image_size, "channels": channels,
+             "evaluate": evaluate, "data": canonical_data(data) if data is not None else None, "image_size": image_size, "channels": channels,
              "skip_bad_images": skip_bad_images or None}
     try:
         with library_errors(f"rank {rank}: " if rank else ""):

@@ -99,6 +99,12 @@ def load_data(source: DataSource, train: bool = True) -> LabelledImages:
     return _reshape(LabelledImages(images, labels, names, source.name), source, source.data)
 
 
+def canonical_data(data: str) -> str:
+    """What a run records as its --data: a set's name, or a folder's absolute path, so `photos`,
+    `./photos/` and the full path are the same data, and --resume finds it from any folder."""
+    return data if data in SOURCES else str(Path(data).resolve())
+
+
 def evaluation_splits(source: DataSource) -> tuple[LabelledImages, LabelledImages, str]:
     """(classifier training set, test set, how the test set was chosen) for evaluating on this data."""
     if not source.is_folder:
