@@ -113,6 +113,14 @@ def test_an_empty_class_is_refused_by_name(tmp_path, colour_folder):
         load_data(DataSource(str(root)))
 
 
+def test_the_first_n_images_take_the_classes_in_turn(tmp_path, colour_folder):
+    data = load_data(DataSource(str(colour_folder(tmp_path / "pets"))))
+    first = data.first(7)
+    assert first.labels.tolist() == [0, 1, 2, 0, 1, 2, 0]
+    assert torch.equal(first.images[0], data.images[0]) and torch.equal(first.images[1], data.images[8])
+    assert torch.equal(data.first(len(data)).images.sort(0).values, data.images.sort(0).values)
+
+
 def test_one_class_only_is_refused(tmp_path, colour_folder):
     root = colour_folder(tmp_path / "pets", classes=["cat"])
     with pytest.raises(DataError, match="one class folder \\(cat\\)"):

@@ -104,7 +104,7 @@ def train(
         None, help=_recipe_help("Weight of the mode-seeking penalty (MSGAN), 0 = off", "diversity")
     ),
     max_steps: Optional[int] = typer.Option(None, help="Stop after this many steps in total (smoke runs)."),
-    train_limit: Optional[int] = typer.Option(None, help="Train on the first N images only (smoke runs)."),
+    train_limit: Optional[int] = typer.Option(None, help="Train on N images only, the first of each class in turn (smoke runs)."),
     data: Optional[str] = typer.Option(None, help=DATA_HELP + " Default: mnist."),
     image_size: Optional[int] = typer.Option(None, min=1, help=IMAGE_SIZE_HELP + " Default: the images' own."),
     channels: Optional[int] = typer.Option(None, min=1, max=3, help=CHANNELS_HELP + " Default: the images' own."),

@@ -84,6 +84,16 @@ class LabelledImages:
     def subset(self, index: torch.Tensor | slice) -> LabelledImages:
         return LabelledImages(self.images[index], self.labels[index], self.class_names, self.dataset)
 
+    def first(self, n: int) -> LabelledImages:
+        """The first n images, taking the classes in turn (a folder lists class by class: its first n
+        images alone could all be of one class)."""
+        rank = torch.empty_like(self.labels)  # each image's position within its class
+        for c in range(self.num_classes):
+            index = (self.labels == c).nonzero().squeeze(1)
+            rank[index] = torch.arange(len(index))
+        order = torch.sort(rank * self.num_classes + self.labels, stable=True).indices
+        return self.subset(order[:n])
+
 
 def load_data(source: DataSource, train: bool = True) -> LabelledImages:
     """The set's training split (`train`) or its test split; a folder has one set, returned whole.

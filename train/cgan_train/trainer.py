@@ -157,7 +157,7 @@ def training_tensors(cfg: TrainConfig, data: LabelledImages,
                      device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 images [N, C, H, W] (a quarter of float's memory; scaled per batch) and labels, on `device`."""
     if cfg.train_limit:
-        data = data.subset(slice(None, cfg.train_limit))
+        data = data.first(cfg.train_limit)
     if device.type == "cuda":
         check_fits(memory_needed(len(data), data.image_shape), device, f"{data.dataset}: {len(data):,} images")
     return data.images.to(device), data.labels.to(device)
