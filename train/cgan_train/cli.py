@@ -23,8 +23,8 @@ from .config import DEFAULT_RECIPE, RECIPES, TrainConfig
 
 TRAIN_EXTRA_HINT = "needs the train extra: pip install 'cgan-edge[train,cpu]'"
 
-train_app = typer.Typer(add_completion=False, help="Train a conditional GAN on MNIST.")
-eval_app = typer.Typer(add_completion=False, help="Measure a generator (checkpoint or ONNX) against MNIST.")
+train_app = typer.Typer(add_completion=False, help="Train a conditional GAN.")
+eval_app = typer.Typer(add_completion=False, help="Measure a generator (checkpoint or ONNX) against its data.")
 
 DATA_DIR_HELP = "Folder holding (or receiving) the named data sets in torchvision's layout (DIR/MNIST/raw/...)."
 DATA_HELP = ("mnist, fashion-mnist, kmnist, cifar10, or a folder of class folders "
@@ -55,7 +55,7 @@ def _recipe_help(text: str, field: str) -> str:
 
 
 TRAIN_HELP = (
-    "Train a CGAN; writes last.pt, best.pt, samples/ and metrics.jsonl into OUT.\n\n"
+    "Train a CGAN; writes last.pt, best.pt (when epochs are scored), samples/ and metrics.jsonl into OUT.\n\n"
     "Recipes (--recipe; a flag overrides one field):\n\n"
     + "\n\n".join(
         f"{name}{' (default)' if name == DEFAULT_RECIPE else ''}: "
@@ -119,7 +119,7 @@ def train(
         False, "--resume", help="Continue the run in OUT; only --epochs, --max-steps and --eval may change."
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run already in OUT."),
-    download: bool = typer.Option(True, "--download/--no-download", help="Download MNIST if missing."),
+    download: bool = typer.Option(True, "--download/--no-download", help="Download a named data set if missing."),
     evaluate: Optional[bool] = typer.Option(
         None, "--eval/--no-eval", help="Score each epoch to pick best.pt (default: on; without it, no best.pt)."
     ),
