@@ -162,4 +162,8 @@ def test_cgan_eval_errors_are_one_line_each(run_cli, folder_run, tmp_path, colou
     one_line(cgan_eval(run_cli, tmp_path / "missing.pt", "--json", tmp_path / "no" / "dir.json"), 1,
              "cannot write", "no directory")
     one_line(cgan_eval(run_cli, best, "--threads", 0), 2)
+    # A missing or broken model file: exit 1, as cgan-gen and cgan-export give.
+    one_line(cgan_eval(run_cli, tmp_path / "missing.pt"), 1, "checkpoint not found")
+    (tmp_path / "broken.onnx").write_bytes(b"not onnx")
+    one_line(cgan_eval(run_cli, tmp_path / "broken.onnx"), 1, "broken.onnx")
     one_line(cgan_eval(run_cli, best, "--data", root, "--channels", 2), 2, "channels must be 1 or 3")

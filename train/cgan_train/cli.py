@@ -218,8 +218,8 @@ def _load_model(path: Path, device, threads: int):
 
     try:
         return load_sampler(path, device, threads)
-    except (ValueError, FileNotFoundError, UserError) as exc:  # a missing or broken file is bad input
-        raise UserError(str(exc), EXIT_USAGE) from None
+    except (ValueError, OSError, UserError) as exc:  # a missing or broken file: exit 1, as cgan-gen and cgan-export
+        raise UserError(str(exc)) from None
 
 
 def _evaluator_for(spec, data, data_dir, image_size, channels, download, skip_bad, device, progress):
