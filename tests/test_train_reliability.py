@@ -332,3 +332,18 @@ def test_resuming_a_checkpoint_without_the_training_state_gives_one_line(cgan_tr
     ckpt = load_checkpoint(out / "last.pt")
     save_checkpoint(out / "last.pt", {k: v for k, v in ckpt.items() if k not in ("format", "format_version", "opt_d")})
     one_line(cgan_train("--out", out, "--resume"), EXIT_USAGE, "cannot be resumed: no opt_d")
+
+
+@needs_mnist
+def test_resume_reads_the_named_set_from_the_runs_data_dir_from_any_working_directory(run_cli, tmp_path, monkeypatch):
+    def cgan(*args):
+        return run_cli(train_main, "cgan-train", "--no-download", "--recipe", "mlp", *args)
+
+    first = cgan("--data-dir", MNIST_DIR.resolve(), "--train-limit", 256, "--max-steps", 1, "--no-eval",
+                 "--out", tmp_path / "run")
+    assert first.exit_code == 0, first.stderr
+    monkeypatch.chdir(tmp_path)  # no ./data here: without the recorded --data-dir the set is not found
+    resumed = run_cli(train_main, "cgan-train", "--no-download", "--resume", "--max-steps", 2, "--out", "run")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["step"] == 2
+    torch.set_num_threads(1)

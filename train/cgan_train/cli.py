@@ -87,7 +87,9 @@ def _one_line(exc: BaseException) -> str:
 
 @train_app.command(help=TRAIN_HELP)
 def train(
-    data_dir: Path = typer.Option(Path("data"), help=DATA_DIR_HELP),
+    data_dir: Optional[Path] = typer.Option(
+        None, help=DATA_DIR_HELP + " Default: data, or with --resume the run's own.", show_default=False
+    ),
     out: Path = typer.Option(Path("runs/default"), "--out", "-o", help="Run folder: checkpoints, samples, metrics."),
     recipe: Optional[str] = typer.Option(
         None, help=f"Recipe: {', '.join(RECIPES)} (default: {DEFAULT_RECIPE}); listed above."
@@ -116,7 +118,7 @@ def train(
     ),
     seed: Optional[int] = typer.Option(None, help="Seed for weights, noise and batch order (default: 0)."),
     resume: bool = typer.Option(
-        False, "--resume", help="Continue the run in OUT; only --epochs, --max-steps and --eval may change."
+        False, "--resume", help="Continue the run in OUT; only --epochs, --max-steps, --eval and --data-dir may change."
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run already in OUT."),
     download: bool = typer.Option(True, "--download/--no-download", help="Download a named data set if missing."),
@@ -136,14 +138,16 @@ def train(
     given = {"loss": loss, "epochs": epochs, "batch_size": batch_size, "lr": lr, "ema": ema, "nz": nz,
              "diversity": diversity, "max_steps": max_steps, "train_limit": train_limit, "seed": seed,
              "evaluate": evaluate, "data": canonical_data(data) if data is not None else None, "image_size": image_size, "channels": channels,
-             "skip_bad_images": skip_bad_images or None}
+             "skip_bad_images": skip_bad_images or None,
+             # Absolute, as --data's folders, so that --resume finds the sets from any working directory.
+             "data_dir": str((data_dir or Path("data")).resolve()) if data_dir or not resume else None}
     try:
         with library_errors(f"rank {rank}: " if rank else ""):
             if resume:
                 cfg = run_config(out).with_overrides(recipe=recipe, **given)
             else:
                 cfg = TrainConfig.for_recipe(recipe or DEFAULT_RECIPE, **given)
-            exported = run_training(cfg, data_dir, out, device=device, download=download, resume=resume,
+            exported = run_training(cfg, Path(cfg.data_dir), out, device=device, download=download, resume=resume,
                                     overwrite=overwrite)
     except Terminated:
         # Under torchrun, SIGTERM is how the others are stopped after one process

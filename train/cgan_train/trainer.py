@@ -100,7 +100,7 @@ def resume_point(run: RunFolder, cfg: TrainConfig, device: torch.device) -> dict
     ckpt = _last_checkpoint(run, device)
     changed = TrainConfig.from_dict(ckpt["train_config"]).changes_beyond_plan(cfg)
     if changed:
-        raise ValueError(f"--resume cannot change {'; '.join(changed)} (only --epochs, --max-steps, --eval)")
+        raise ValueError(f"--resume cannot change {'; '.join(changed)} (only --epochs, --max-steps, --eval, --data-dir)")
     return ckpt
 
 
