@@ -194,7 +194,9 @@ def _download(source: DataSource, folder: str, train: bool) -> None:
         for path in reversed(created):  # only what this call made: never a user's folder
             shutil.rmtree(path, ignore_errors=True)
         if isinstance(exc, (OSError, RuntimeError)):
-            raise OSError(f"cannot download {source.data} into {root}: {exc}") from None
+            # torchvision puts each mirror's failure on its own lines: keep them all, on one.
+            reason = " ".join(str(exc).split())
+            raise OSError(f"cannot download {source.data} into {root}: {reason}") from None
         raise
 
 
