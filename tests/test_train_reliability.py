@@ -347,3 +347,10 @@ def test_resume_reads_the_named_set_from_the_runs_data_dir_from_any_working_dire
     assert resumed.exit_code == 0, resumed.stderr
     assert load_checkpoint(tmp_path / "run" / "last.pt")["step"] == 2
     torch.set_num_threads(1)
+
+
+def test_resume_and_overwrite_together_are_refused_before_any_work(cgan_train, tmp_path):
+    result = cgan_train("--resume", "--overwrite", "--out", tmp_path / "run")
+    assert result.exit_code == EXIT_USAGE and result.stderr_lines == [
+        "cgan-train: error: --resume continues the run in OUT and --overwrite replaces it: choose one"]
+    assert not (tmp_path / "run").exists()

@@ -126,6 +126,8 @@ def train(
         None, "--eval/--no-eval", help="Score each epoch to pick best.pt (default: on; without it, no best.pt)."
     ),
 ) -> None:
+    if resume and overwrite:  # continue the run, or replace it: not both
+        raise UserError("--resume continues the run in OUT and --overwrite replaces it: choose one", EXIT_USAGE)
     _require_torch()
     import torch
 
