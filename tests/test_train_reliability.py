@@ -339,9 +339,10 @@ def test_resume_reads_the_named_set_from_the_runs_data_dir_from_any_working_dire
     def cgan(*args):
         return run_cli(train_main, "cgan-train", "--no-download", "--recipe", "mlp", *args)
 
-    first = cgan("--data-dir", MNIST_DIR.resolve(), "--train-limit", 256, "--max-steps", 1, "--no-eval",
+    first = cgan("--data-dir", MNIST_DIR, "--train-limit", 256, "--max-steps", 1, "--no-eval",
                  "--out", tmp_path / "run")
     assert first.exit_code == 0, first.stderr
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["train_config"]["data_dir"] == str(MNIST_DIR.resolve())
     monkeypatch.chdir(tmp_path)  # no ./data here: without the recorded --data-dir the set is not found
     resumed = run_cli(train_main, "cgan-train", "--no-download", "--resume", "--max-steps", 2, "--out", "run")
     assert resumed.exit_code == 0, resumed.stderr

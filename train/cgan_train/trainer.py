@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import hashlib
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,8 @@ def train(cfg: TrainConfig, data_dir: Path, out_dir: Path, device: str = "auto",
     FileNotFoundError/FileExistsError for a missing or already used run folder,
     TrainingDiverged when the losses stop being finite, OSError when writing fails.
     """
+    # The run records where its sets were read (absolute): a resume without --data-dir reads them there.
+    cfg = replace(cfg, data_dir=str(Path(data_dir).resolve()))
     procs = distributed.start(device)
     try:
         return _train(cfg, data_dir, RunFolder(out_dir), procs, download, resume, overwrite)
