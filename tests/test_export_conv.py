@@ -1,4 +1,4 @@
-"""cgan-export on the conv network: fp32 parity, static int8 (QDQ) and the graph rewrite behind it."""
+"""cgan-export on the conv network: fp32 parity and static int8 (QDQ)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
 from cgan_export.exporter import PARITY_BATCHES, ExportReport, export_checkpoint  # noqa: E402
-from cgan_export.graph import subpixel_convolutions  # noqa: E402
 from cgan_train.checkpoint import save_checkpoint  # noqa: E402
 from cgan_train.models import build_generator  # noqa: E402
 
@@ -59,18 +58,6 @@ def test_colour_conv_export_matches_torch_and_loads_in_the_runtime(tmp_path):
     assert_exported_as(export_checkpoint(ckpt, tmp_path / "g.onnx"), tmp_path / "g.onnx", (3, 32, 32))
 
 
-def test_subpixel_rewrite_computes_the_same_function_with_convs_only(conv_export, tmp_path):
-    _, _, path = conv_export
-    rewritten = subpixel_convolutions(onnx.load(path))
-    ops = {node.op_type for node in rewritten.graph.node}
-    assert "ConvTranspose" not in ops and {"Conv", "DepthToSpace"} <= ops
-    onnx.save(rewritten, tmp_path / "b.onnx")
-    labels = np.arange(40) % 10
-    a = Generator(path, provider="cpu", threads=1).generate_raw(labels, seed=1)
-    b = Generator(tmp_path / "b.onnx", provider="cpu", threads=1).generate_raw(labels, seed=1)
-    assert np.abs(a - b).max() <= 1e-5
-
-
 def test_conv_int8_is_static_qdq_on_integer_convolutions(conv_export, tmp_path, monkeypatch):
     monkeypatch.setattr(
         "cgan_export.exporter._label_accuracies", lambda models, data_dir: {"fp32": 99.0, "int8": 98.9}
@@ -80,7 +67,7 @@ def test_conv_int8_is_static_qdq_on_integer_convolutions(conv_export, tmp_path, 
     assert report.label_accuracy == {"fp32": 99.0, "int8": 98.9}
     graph = onnx.load(tmp_path / "g.int8.onnx").graph
     ops = [node.op_type for node in graph.node]
-    assert "QuantizeLinear" in ops and "DequantizeLinear" in ops and "ConvTranspose" not in ops
+    assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
     int8_weights = [i for i in graph.initializer if i.data_type == onnx.TensorProto.INT8]
     assert len(int8_weights) >= 2  # both convolutions' kernels are stored as int8
     assert report.size_bytes < fp32.size_bytes

@@ -140,70 +140,18 @@ def gemm_to_matmul(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-# ConvTranspose tap used by each (output phase, 3x3 kernel row) of the sub-pixel equivalent of a
-# 4x4, stride-2, padding-1 transposed conv: output row 2i + a reads input rows i - 1 + t.
-_SUBPIXEL_TAPS = {(0, 0): 3, (0, 1): 1, (1, 1): 2, (1, 2): 0}
-
-
-def subpixel_convolutions(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Rewrite each 4x4, stride-2, padding-1 ConvTranspose as Conv(3x3, 4x channels) + DepthToSpace.
-
-    The same function exactly (the 3x3 kernels hold the transposed conv's taps
-    and zeros), but onnxruntime's CPU provider has integer kernels for Conv
-    and none for ConvTranspose, which QDQ would leave in float32.
-    """
-    model = _copy(model)
-    graph = model.graph
-    inits = {i.name: i for i in graph.initializer}
-    nodes = []
-    for node in graph.node:
-        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-        plain = (list(attrs.get("kernel_shape", [])) == [4, 4] and list(attrs.get("strides", [])) == [2, 2]
-                 and list(attrs.get("pads", [])) == [1, 1, 1, 1] and attrs.get("group", 1) == 1
-                 and not any(attrs.get("output_padding", [])) and not attrs.get("output_shape")
-                 and attrs.get("auto_pad", b"NOTSET") == b"NOTSET"
-                 and list(attrs.get("dilations", [1, 1])) == [1, 1])
-        if node.op_type != "ConvTranspose" or not plain or node.input[1] not in inits:
-            nodes.append(node)
-            continue
-        weight = numpy_helper.to_array(inits[node.input[1]])  # [C_in, C_out, 4, 4]
-        c_in, c_out = weight.shape[:2]
-        kernel = np.zeros((c_out, 2, 2, c_in, 3, 3), dtype=weight.dtype)
-        for (a, t), kh in _SUBPIXEL_TAPS.items():
-            for (b, u), kw in _SUBPIXEL_TAPS.items():
-                kernel[:, a, b, :, t, u] = weight[:, :, kh, kw].T
-        inputs = [node.input[0], f"{node.input[1]}__subpixel"]
-        graph.initializer.append(numpy_helper.from_array(kernel.reshape(4 * c_out, c_in, 3, 3), inputs[1]))
-        if len(node.input) > 2 and node.input[2]:
-            bias = numpy_helper.to_array(inits[node.input[2]])
-            inputs.append(f"{node.input[2]}__subpixel")
-            graph.initializer.append(numpy_helper.from_array(np.repeat(bias, 4), inputs[2]))
-        phases = f"{node.output[0]}__phases"
-        nodes.append(helper.make_node("Conv", inputs, [phases], name=f"{node.name}_conv",
-                                      kernel_shape=[3, 3], pads=[1, 1, 1, 1]))
-        nodes.append(helper.make_node("DepthToSpace", [phases], list(node.output), name=f"{node.name}_d2s",
-                                      blocksize=2, mode="CRD"))
-    del graph.node[:]
-    graph.node.extend(nodes)
-    used = {name for node in graph.node for name in node.input}
-    kept = [i for i in graph.initializer if i.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
-    return model
-
-
 def int8_weights(model: onnx.ModelProto, spec: ModelSpec) -> onnx.ModelProto:
     """int8 by the method that suits the graph: static QDQ for convolutions, dynamic for MLPs."""
     convolutional = any(node.op_type in ("Conv", "ConvTranspose") for node in model.graph.node)
-    return int8_static(subpixel_convolutions(model), spec) if convolutional else int8_dynamic(model)
+    return int8_static(model, spec) if convolutional else int8_dynamic(model)
 
 
 def int8_static(model: onnx.ModelProto, spec: ModelSpec) -> onnx.ModelProto:
     """Static QDQ int8: weights per channel, activation ranges calibrated on the generator's own
     inputs (standard-normal noise, every label alike).
 
-    Dynamic quantization leaves Conv and ConvTranspose in float32; QDQ pairs
-    around them let onnxruntime run its integer kernels.
+    Dynamic quantization leaves Conv in float32; QDQ pairs around it let
+    onnxruntime fuse it into its integer QLinearConv kernel.
     """
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
@@ -226,7 +174,7 @@ def int8_static(model: onnx.ModelProto, spec: ModelSpec) -> onnx.ModelProto:
             quantize_static(
                 src, dst, Inputs(), quant_format=QuantFormat.QDQ, per_channel=True,
                 activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                op_types_to_quantize=["Conv", "ConvTranspose", "Gemm", "MatMul"],
+                op_types_to_quantize=["Conv", "Gemm", "MatMul"],
             )
         quantized = onnx.load(dst)
     set_metadata(quantized, {p.key: p.value for p in model.metadata_props})
