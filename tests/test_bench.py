@@ -67,6 +67,6 @@ def test_conv_generator_flops_follow_the_conv_rule():
     spec = ModelSpec(arch="conv", nz=8)
     found = flops.layers(build_generator(spec), spec)
     assert [layer.kind for layer in found] == ["Linear", "Conv2d", "Conv2d"]
-    # Linear 8 -> 64x7x7; 3x3 convs 64 -> 32 on 14x14 outputs and 32 -> 1 on 28x28 outputs.
-    assert flops.flops_per_image(found) == 2 * (8 * 64 * 49 + 64 * 32 * 9 * 14 * 14 + 32 * 1 * 9 * 28 * 28)
+    # Linear (8 noise + 10 label embedding) -> 64x7x7; 3x3 convs 64 -> 32 on 14x14 outputs, 32 -> 1 on 28x28.
+    assert flops.flops_per_image(found) == 2 * (18 * 64 * 49 + 64 * 32 * 9 * 14 * 14 + 32 * 1 * 9 * 28 * 28)
     assert flops.linear_chain(found) is None

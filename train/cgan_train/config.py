@@ -24,7 +24,7 @@ RECIPES: dict[str, dict[str, Any]] = {
              "beta1": 0.5, "ema": 0.999},
     # The DCGAN-shaped conv pair (cBN generator, spectral-norm projection critic) with hinge
     # loss and a weight average, SNGAN's settings for this size of network.
-    "conv": {"network": "conv", "loss": "hinge", "nz": 100, "epochs": 5, "batch_size": 64, "lr": 2e-4,
+    "conv": {"network": "conv", "loss": "hinge", "nz": 100, "epochs": 8, "batch_size": 64, "lr": 2e-4,
              "beta1": 0.5, "ema": 0.999},
 }
 DEFAULT_ARCH = "edge"
