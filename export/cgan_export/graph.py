@@ -42,6 +42,7 @@ def export_onnx(generator: torch.nn.Module, spec: ModelSpec, opset: int) -> tupl
     """Export `generator` (already in eval mode) with a symbolic batch dimension.
 
     Returns the optimized model and the node count before optimization.
+    Nearest-upsampling convs are rewritten by `phase_convolutions`.
     We pin the torch.export-based exporter (dynamo=True): it is torch's
     supported path (the TorchScript exporter is deprecated and narrated as
     such), it keeps the image dimensions static, and its optimizer folds
@@ -64,7 +65,8 @@ def export_onnx(generator: torch.nn.Module, spec: ModelSpec, opset: int) -> tupl
         )
         nodes_before = len(program.model_proto.graph.node)
         program.optimize()
-    model = program.model_proto
+    # Upsample-then-conv generators run as per-phase convs at the low resolution (same function).
+    model = phase_convolutions(program.model_proto)
     # torch labels every value with its source name; runtimes need none of it.
     for value in [*model.graph.input, *model.graph.output]:
         del value.metadata_props[:]
@@ -138,6 +140,88 @@ def gemm_to_matmul(model: onnx.ModelProto) -> onnx.ModelProto:
     del graph.initializer[:]
     graph.initializer.extend(kept)
     return model
+
+
+# Nearest x2 upsampling then a 3x3 conv reads, for output row 2i + a, input rows i - 1 + a and
+# i + a: the 3x3 kernel's rows merge into 2 (by these matrices), one 2x2 kernel per phase a.
+_PHASE_ROWS = np.array([[[1, 0, 0], [0, 1, 1]], [[1, 1, 0], [0, 0, 1]]], dtype=np.float32)
+
+
+def phase_convolutions(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Rewrite nearest x2 Resize -> 3x3 Conv as one 2x2 Conv per output phase at the input's
+    resolution, interleaved by DepthToSpace.
+
+    The same function (up to float rounding), without the upsampled tensor and with 16/36 of
+    the multiply-adds: the 3x3 kernel over four copies of each pixel is four 2x2 kernels.
+    """
+    model = _copy(model)
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+              for v in onnx.shape_inference.infer_shapes(model).graph.value_info}
+    producers = {out: node for node in graph.node for out in node.output}
+    uses: dict[str, int] = {}
+    for node in graph.node:
+        for name in node.input:
+            uses[name] = uses.get(name, 0) + 1
+    dropped, nodes = set(), []
+    for node in graph.node:
+        resize = producers.get(node.input[0]) if node.op_type == "Conv" else None
+        if resize is None or not _phase_foldable(resize, node, inits, uses) or len(shapes.get(resize.input[0], [])) != 4:
+            nodes.append(node)
+            continue
+        _, _, h, w = shapes[resize.input[0]]
+        weight = numpy_helper.to_array(inits[node.input[1]])  # [C_out, C_in, 3, 3]
+        c_out = weight.shape[0]
+        # [C_out, a, b, C_in, 2, 2], flattened so that channel co*4 + a*2 + b is phase (a, b) of co.
+        kernel = np.einsum("apt,oitu,bqu->oabipq", _PHASE_ROWS, weight, _PHASE_ROWS).reshape(4 * c_out, -1, 2, 2)
+        prefix = node.name or node.output[0]
+        names = {k: f"{prefix}__phase_{k}" for k in ("w", "b", "y", "y5", "cat", "flat", "s5", "s4")}
+        graph.initializer.append(numpy_helper.from_array(kernel.astype(weight.dtype), names["w"]))
+        conv_inputs = [resize.input[0], names["w"]]
+        if len(node.input) > 2 and node.input[2]:
+            bias = np.repeat(numpy_helper.to_array(inits[node.input[2]]), 4)
+            graph.initializer.append(numpy_helper.from_array(bias, names["b"]))
+            conv_inputs.append(names["b"])
+        graph.initializer.append(numpy_helper.from_array(np.array([0, c_out, 4, h + 1, w + 1], np.int64), names["s5"]))
+        graph.initializer.append(numpy_helper.from_array(np.array([0, 4 * c_out, h, w], np.int64), names["s4"]))
+        nodes.append(helper.make_node("Conv", conv_inputs, [names["y"]], kernel_shape=[2, 2], pads=[1, 1, 1, 1]))
+        nodes.append(helper.make_node("Reshape", [names["y"], names["s5"]], [names["y5"]]))
+        phases = []
+        for p, (a, b) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):
+            bounds = [f"{prefix}__phase_{p}_{k}" for k in ("starts", "ends", "axes")]
+            for name, values in zip(bounds, ([p, a, b], [p + 1, a + h, b + w], [2, 3, 4])):
+                graph.initializer.append(numpy_helper.from_array(np.array(values, np.int64), name))
+            phases.append(f"{prefix}__phase_{p}")
+            nodes.append(helper.make_node("Slice", [names["y5"], *bounds], [phases[-1]]))
+        nodes.append(helper.make_node("Concat", phases, [names["cat"]], axis=2))
+        nodes.append(helper.make_node("Reshape", [names["cat"], names["s4"]], [names["flat"]]))
+        nodes.append(helper.make_node("DepthToSpace", [names["flat"]], list(node.output), blocksize=2, mode="CRD"))
+        dropped.add(id(resize))
+    nodes = [node for node in nodes if id(node) not in dropped]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    used = {name for node in graph.node for name in node.input}
+    kept = [i for i in graph.initializer if i.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    return model
+
+
+def _phase_foldable(resize: onnx.NodeProto, conv: onnx.NodeProto, inits: dict, uses: dict[str, int]) -> bool:
+    """A nearest x2 (floor, asymmetric) Resize feeding only a plain 3x3, padding-1 Conv."""
+    r = {a.name: helper.get_attribute_value(a) for a in resize.attribute}
+    c = {a.name: helper.get_attribute_value(a) for a in conv.attribute}
+    scales = resize.input[2] if len(resize.input) > 2 else ""
+    return (
+        resize.op_type == "Resize" and r.get("mode") == b"nearest" and r.get("nearest_mode") == b"floor"
+        and r.get("coordinate_transformation_mode") == b"asymmetric" and scales in inits
+        and numpy_helper.to_array(inits[scales]).tolist() == [1.0, 1.0, 2.0, 2.0]
+        and uses.get(resize.output[0]) == 1 and conv.input[1] in inits
+        and list(c.get("kernel_shape", [])) == [3, 3] and list(c.get("pads", [])) == [1, 1, 1, 1]
+        and list(c.get("strides", [1, 1])) == [1, 1] and list(c.get("dilations", [1, 1])) == [1, 1]
+        and c.get("group", 1) == 1 and c.get("auto_pad", b"NOTSET") == b"NOTSET"
+    )
 
 
 def int8_weights(model: onnx.ModelProto, spec: ModelSpec) -> onnx.ModelProto:
