@@ -157,8 +157,6 @@ def phase_convolutions(model: onnx.ModelProto) -> onnx.ModelProto:
     model = _copy(model)
     graph = model.graph
     inits = {i.name: i for i in graph.initializer}
-    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
-              for v in onnx.shape_inference.infer_shapes(model).graph.value_info}
     producers = {out: node for node in graph.node for out in node.output}
     uses: dict[str, int] = {}
     for node in graph.node:
@@ -167,38 +165,31 @@ def phase_convolutions(model: onnx.ModelProto) -> onnx.ModelProto:
     dropped, nodes = set(), []
     for node in graph.node:
         resize = producers.get(node.input[0]) if node.op_type == "Conv" else None
-        if resize is None or not _phase_foldable(resize, node, inits, uses) or len(shapes.get(resize.input[0], [])) != 4:
+        if resize is None or not _phase_foldable(resize, node, inits, uses):
             nodes.append(node)
             continue
-        _, _, h, w = shapes[resize.input[0]]
         weight = numpy_helper.to_array(inits[node.input[1]])  # [C_out, C_in, 3, 3]
-        c_out = weight.shape[0]
-        # [C_out, a, b, C_in, 2, 2], flattened so that channel co*4 + a*2 + b is phase (a, b) of co.
-        kernel = np.einsum("apt,oitu,bqu->oabipq", _PHASE_ROWS, weight, _PHASE_ROWS).reshape(4 * c_out, -1, 2, 2)
+        # [a, b, C_out, C_in, 2, 2]: the 2x2 kernel of each output phase (a, b).
+        kernels = np.einsum("apt,oitu,bqu->aboipq", _PHASE_ROWS, weight, _PHASE_ROWS).astype(weight.dtype)
+        bias = numpy_helper.to_array(inits[node.input[2]]) if len(node.input) > 2 and node.input[2] else None
         prefix = node.name or node.output[0]
-        names = {k: f"{prefix}__phase_{k}" for k in ("w", "b", "y", "y5", "cat", "flat", "s5", "s4")}
-        graph.initializer.append(numpy_helper.from_array(kernel.astype(weight.dtype), names["w"]))
-        conv_inputs = [resize.input[0], names["w"]]
-        if len(node.input) > 2 and node.input[2]:
-            bias = np.repeat(numpy_helper.to_array(inits[node.input[2]]), 4)
-            graph.initializer.append(numpy_helper.from_array(bias, names["b"]))
-            conv_inputs.append(names["b"])
-        graph.initializer.append(numpy_helper.from_array(np.array([0, c_out, 4, h + 1, w + 1], np.int64), names["s5"]))
-        graph.initializer.append(numpy_helper.from_array(np.array([0, 4 * c_out, h, w], np.int64), names["s4"]))
-        nodes.append(helper.make_node("Conv", conv_inputs, [names["y"]], kernel_shape=[2, 2], pads=[1, 1, 1, 1]))
-        nodes.append(helper.make_node("Reshape", [names["y"], names["s5"]], [names["y5"]]))
         phases = []
-        for p, (a, b) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):
-            bounds = [f"{prefix}__phase_{p}_{k}" for k in ("starts", "ends", "axes")]
-            for name, values in zip(bounds, ([p, a, b], [p + 1, a + h, b + w], [2, 3, 4])):
-                graph.initializer.append(numpy_helper.from_array(np.array(values, np.int64), name))
-            phases.append(f"{prefix}__phase_{p}")
-            nodes.append(helper.make_node("Slice", [names["y5"], *bounds], [phases[-1]]))
-        nodes.append(helper.make_node("Concat", phases, [names["cat"]], axis=2))
-        nodes.append(helper.make_node("Reshape", [names["cat"], names["s4"]], [names["flat"]]))
-        nodes.append(helper.make_node("DepthToSpace", [names["flat"]], list(node.output), blocksize=2, mode="CRD"))
-        dropped.add(id(resize))
-    nodes = [node for node in nodes if id(node) not in dropped]
+        for a, b in [(0, 0), (0, 1), (1, 0), (1, 1)]:
+            name = f"{prefix}__phase{a}{b}"
+            graph.initializer.append(numpy_helper.from_array(kernels[a, b], f"{name}_w"))
+            inputs = [resize.input[0], f"{name}_w"]
+            if bias is not None:
+                inputs.append(node.input[2])
+            # Phase a reads input rows i - 1 + a and i + a: pad one row above (a = 0) or below (a = 1).
+            nodes.append(helper.make_node("Conv", inputs, [name], name=name, kernel_shape=[2, 2],
+                                          pads=[1 - a, 1 - b, a, b]))
+            phases.append(name)
+        nodes.append(helper.make_node("Concat", phases, [f"{prefix}__phases"], axis=1))
+        # DCR: channel (a * 2 + b) * C_out + c lands on pixel (2i + a, 2j + b) of channel c.
+        nodes.append(helper.make_node("DepthToSpace", [f"{prefix}__phases"], list(node.output), blocksize=2,
+                                      mode="DCR"))
+        dropped.add(resize.output[0])
+    nodes = [node for node in nodes if not (node.op_type == "Resize" and node.output[0] in dropped)]
     del graph.node[:]
     graph.node.extend(nodes)
     used = {name for node in graph.node for name in node.input}
