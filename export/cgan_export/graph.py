@@ -217,7 +217,7 @@ def _phase_foldable(resize: onnx.NodeProto, conv: onnx.NodeProto, inits: dict, u
 
 def int8_weights(model: onnx.ModelProto, spec: ModelSpec) -> onnx.ModelProto:
     """int8 by the method that suits the graph: static QDQ for convolutions, dynamic for MLPs."""
-    convolutional = any(node.op_type in ("Conv", "ConvTranspose") for node in model.graph.node)
+    convolutional = any(node.op_type == "Conv" for node in model.graph.node)
     return int8_static(model, spec) if convolutional else int8_dynamic(model)
 
 
