@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,7 +89,7 @@ def test_export_variants_are_smaller_run_and_report_accuracy_beside_fp32(exporte
 
 def test_export_refuses_a_variant_that_loses_accuracy(tiny_checkpoint, tmp_path, monkeypatch):
     monkeypatch.setattr(
-        "cgan_export.exporter._label_accuracies", lambda models, data_dir: {"fp32": 95.0, "int8": 94.0}
+        "cgan_export.exporter._label_accuracies", lambda models, source: {"fp32": 95.0, "int8": 94.0}
     )
     with pytest.raises(RuntimeError, match="int8 loses 1.00 points"):
         export_checkpoint(tiny_checkpoint, tmp_path / "g.onnx", precision="int8", data_dir=tmp_path)
@@ -135,7 +136,6 @@ def test_export_cli_refuses_an_unwritable_output_before_exporting(run_cli, tiny_
         (["--opset", "16"], "opset 16 is not supported"),
         (["--opset", "999"], "opset 999 is not supported"),
         (["--precision", "fp8"], "unknown precision 'fp8' (choose from fp32, fp16, int8)"),
-        (["--precision", "int8"], "needs --data-dir"),
         (["--quantize", "int8"], "No such option"),
     ],
 )
@@ -177,10 +177,33 @@ def test_export_reports_the_opset_the_file_declares(tiny_checkpoint, tmp_path):
 
 def test_export_cli_int8_is_one_precision_choice(run_cli, tiny_checkpoint, tmp_path, monkeypatch):
     monkeypatch.setattr(
-        "cgan_export.exporter._label_accuracies", lambda models, data_dir: {"fp32": 99.0, "int8": 99.1}
+        "cgan_export.exporter._label_accuracies", lambda models, source: {"fp32": 99.0, "int8": 99.1}
     )
     result = run_cli(export_main, "cgan-export", "--ckpt", tiny_checkpoint, "-o", tmp_path / "g.onnx",
                      "--precision", "int8", "--data-dir", tmp_path)
     assert result.exit_code == 0, result.stderr
     assert "int8" in result.stdout.decode() and "label accuracy: fp32 99.00%, int8 99.10%" in result.stdout.decode()
     assert Generator(tmp_path / "g.onnx", provider="cpu").metadata[KEY_PRECISION] == "int8"
+
+
+def test_export_scores_fp16_on_the_data_the_checkpoint_was_trained_on(run_cli, colour_folder, tmp_path, monkeypatch):
+    """A colour folder model is checked against its own folder (read from the run), not MNIST."""
+    from cgan_train.classifier import Classifier
+    from cgan_train.cli import train_main
+
+    folder = colour_folder(tmp_path / "pets", size=16)
+    run = tmp_path / "run"
+    trained = run_cli(train_main, "cgan-train", "--data", folder, "--recipe", "mlp", "--max-steps", "2",
+                      "--batch-size", "8", "--no-eval", "--out", run, "--device", "cpu")
+    assert trained.exit_code == 0, trained.stderr
+    sources = []
+
+    def untrained_classifier(source, **kwargs):  # what the guard would train, without the training
+        sources.append(source)
+        return Classifier(3, (3, 16, 16)).eval()
+
+    monkeypatch.setattr("cgan_train.evaluation.data_classifier", untrained_classifier)
+    report = export_checkpoint(run / "last.pt", tmp_path / "g.fp16.onnx", precision="fp16")
+    assert [(Path(s.data), s.image_size) for s in sources] == [(folder.resolve(), None)]
+    assert set(report.label_accuracy) == {"fp32", "fp16"}
+    assert Generator(tmp_path / "g.fp16.onnx", provider="cpu").image_shape == (3, 16, 16)

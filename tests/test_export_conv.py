@@ -61,7 +61,7 @@ def test_colour_conv_export_matches_torch_and_loads_in_the_runtime(tmp_path):
 
 def test_conv_int8_is_static_qdq_on_integer_convolutions(conv_export, tmp_path, monkeypatch):
     monkeypatch.setattr(
-        "cgan_export.exporter._label_accuracies", lambda models, data_dir: {"fp32": 99.0, "int8": 98.9}
+        "cgan_export.exporter._label_accuracies", lambda models, source: {"fp32": 99.0, "int8": 98.9}
     )
     conv_ckpt, fp32, fp32_path = conv_export
     report = export_checkpoint(conv_ckpt, tmp_path / "g.int8.onnx", precision="int8", data_dir=tmp_path)

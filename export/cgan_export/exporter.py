@@ -25,6 +25,8 @@ from cgan_runtime.contract import DEFAULT_OPSET, MIN_OPSET, ModelSpec, Provenanc
 from cgan_runtime.files import atomic_write_bytes
 from cgan_train.checkpoint import file_sha256, inference_generator, load_checkpoint, recipe_of
 
+from cgan_train.data import DataSource
+
 from .graph import MAX_OPSET, export_onnx, fp16_weights, int8_weights, opset_of, set_metadata
 
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -66,14 +68,12 @@ def default_output(ckpt: Path, precision: str) -> Path:
     return ckpt.with_suffix(suffix)
 
 
-def check_options(precision: str, opset: int, data_dir: Path | None) -> None:
+def check_options(precision: str, opset: int) -> None:
     """ValueError for an option the export cannot honour, before any work is done."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision '{precision}' (choose from {', '.join(PRECISIONS)})")
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise ValueError(f"opset {opset} is not supported: choose {MIN_OPSET} to {MAX_OPSET}")
-    if precision != "fp32" and data_dir is None:
-        raise ValueError(f"checking the {precision} file's label accuracy needs --data-dir (MNIST)")
 
 
 def export_checkpoint(
@@ -83,8 +83,9 @@ def export_checkpoint(
     precision: str = "fp32",
     data_dir: Path | None = None,
 ) -> ExportReport:
-    """Export, verify and write; `data_dir` (MNIST) is needed to check fp16/int8 accuracy."""
-    check_options(precision, opset, data_dir)
+    """Export, verify and write. fp16 and int8 are scored on the data the checkpoint was trained
+    on (see `training_data`); `data_dir` says where that data lives when it has moved."""
+    check_options(precision, opset)
     out_path = out_path or default_output(ckpt_path, precision)
 
     ckpt = load_checkpoint(ckpt_path)
@@ -129,7 +130,8 @@ def export_checkpoint(
         else:
             reference = Path(tmp) / "fp32.onnx"
             reference.write_bytes(fp32.SerializeToString())
-            report.label_accuracy = _label_accuracies({"fp32": reference, precision: candidate}, data_dir)
+            report.label_accuracy = _label_accuracies(
+                {"fp32": reference, precision: candidate}, training_data(ckpt, spec, data_dir))
             loss = report.label_accuracy["fp32"] - report.label_accuracy[precision]
             if loss > MAX_ACCURACY_LOSS:
                 raise RuntimeError(
@@ -164,14 +166,24 @@ def _parity(generator: torch.nn.Module, onnx_path: Path, nz: int, num_classes: i
     return diffs
 
 
-def _label_accuracies(models: dict[str, Path], data_dir: Path) -> dict[str, float]:
+def training_data(ckpt: dict, spec: ModelSpec, data_dir: Path | None) -> DataSource:
+    """The data set the checkpoint's generator was trained on: its run's source (a set's name or a
+    folder, image size, channels), read from `data_dir` when given, else from where the run read it."""
+    from cgan_train.config import TrainConfig
+
+    if "train_config" not in ckpt:  # a hand-made checkpoint: its spec names the set
+        return DataSource(spec.dataset, data_dir or Path("data"))
+    cfg = TrainConfig.from_dict(ckpt["train_config"])
+    return cfg.data_source(data_dir or cfg.data_dir)
+
+
+def _label_accuracies(models: dict[str, Path], source: DataSource) -> dict[str, float]:
     """Label accuracy in percent of each file, on the same noise, under the cached evaluation
     classifier: no FID, no floors, no Parzen; the guard needs one number per file."""
-    from cgan_train.data import DataSource
     from cgan_train.evaluation import data_classifier, label_accuracy
     from cgan_train.samplers import onnx_sampler
 
-    classifier = data_classifier(DataSource("mnist", data_dir))
+    classifier = data_classifier(source)
     result = {}
     for name, path in models.items():
         sample, nz = onnx_sampler(path, torch.device("cpu"))
