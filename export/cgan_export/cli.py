@@ -15,7 +15,11 @@ app = typer.Typer(add_completion=False, help="Export a training checkpoint to a 
 
 @app.command()
 def export(
-    ckpt: Path = typer.Option(..., "--ckpt", help="Training checkpoint (last.pt or best.pt)."),
+    ckpt: Optional[Path] = typer.Option(None, "--ckpt", help="Training checkpoint (last.pt or best.pt)."),
+    upgrade: Optional[Path] = typer.Option(
+        None, "--upgrade", metavar="FILE.onnx",
+        help="Instead of --ckpt: give an exported format-version-1 file class weights (in place unless -o).",
+    ),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="[default: next to the checkpoint]"),
     opset: int = typer.Option(DEFAULT_OPSET, help="ONNX opset (>= 17)."),
     precision: str = typer.Option("fp32", help="fp32, or fp16 (half-size weights)."),
@@ -29,6 +33,11 @@ def export(
         import torch  # noqa: F401
     except ImportError as exc:
         raise UserError(f"cgan-export needs {exc.name}: pip install 'cgan-edge[train,cpu]'") from None
+    if (ckpt is None) == (upgrade is None):
+        raise UserError("pass one of --ckpt CHECKPOINT (export) or --upgrade FILE.onnx (add class weights)", EXIT_USAGE)
+    if upgrade is not None:
+        _upgrade(upgrade, output)
+        return
     from .exporter import export_checkpoint
 
     if precision not in ("fp32", "fp16"):
@@ -39,6 +48,16 @@ def export(
         raise UserError("choose one variant: --precision fp16 or --quantize int8", EXIT_USAGE)
     variant = "int8" if quantize == "int8" else precision
     report = export_checkpoint(ckpt, output, opset=opset, variant=variant, data_dir=data_dir)
+    print(report.summary())
+
+
+def _upgrade(source: Path, output: Optional[Path]) -> None:
+    from .mixing import upgrade_onnx
+
+    try:
+        report = upgrade_onnx(source, output)
+    except (OSError, ValueError) as exc:
+        raise UserError(str(exc)) from None
     print(report.summary())
 
 

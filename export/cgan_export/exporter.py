@@ -22,6 +22,7 @@ from cgan_runtime.files import check_writable, write_output
 from cgan_train.checkpoint import file_sha256, inference_generator, load_checkpoint
 
 from .graph import export_onnx, fp16_weights, int8_weights, set_metadata
+from .mixing import ONE_HOT_TOLERANCE, add_class_weights, one_hot_difference
 
 VARIANTS = ("fp32", "fp16", "int8")
 PARITY_BATCHES = (1, 7, 256)
@@ -39,6 +40,7 @@ class ExportReport:
     nodes_after: int
     max_abs_diff: dict[int, float] = field(default_factory=dict)  # batch size -> vs torch
     label_accuracy: dict[str, float] = field(default_factory=dict)  # variant -> percent
+    one_hot_max_abs_diff: float = 0.0  # one-hot class weights vs integer labels
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -49,6 +51,7 @@ class ExportReport:
             f"wrote {self.path} ({self.variant}, opset {self.opset}, {self.size_bytes / 1e6:.2f} MB)",
             f"  graph: {self.nodes_before} nodes -> {self.nodes_after} after folding",
             f"  max |onnxruntime - torch|: {diffs}",
+            f"  max |one-hot class weights - integer labels|: {self.one_hot_max_abs_diff:.2e}",
         ]
         if self.label_accuracy:
             accs = ", ".join(f"{k} {v:.2f}%" for k, v in self.label_accuracy.items())
@@ -89,6 +92,8 @@ def export_checkpoint(
     )
     set_metadata(fp32, to_metadata(spec, provenance))
     model = {"fp32": lambda m: m, "fp16": fp16_weights, "int8": int8_weights}[variant](fp32)
+    # Last, so the quantizer never sees the weights' MatMuls and the class tables stay exact.
+    model = add_class_weights(model)
     try:
         onnx.checker.check_model(model, full_check=True)
     except onnx.checker.ValidationError as exc:
@@ -103,6 +108,12 @@ def export_checkpoint(
         candidate = Path(tmp) / "candidate.onnx"
         candidate.write_bytes(data)
         report.max_abs_diff = _parity(generator, candidate, spec.nz, spec.num_classes)
+        report.one_hot_max_abs_diff = one_hot_difference(candidate)
+        if report.one_hot_max_abs_diff > ONE_HOT_TOLERANCE:
+            raise UserError(
+                f"one-hot class weights differ from integer labels by {report.one_hot_max_abs_diff:.2e} "
+                f"(> {ONE_HOT_TOLERANCE:g}); not written"
+            )
         if variant == "fp32":
             worst = max(report.max_abs_diff.values())
             if worst > FP32_TOLERANCE:

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .contract import INPUT_LABEL, INPUT_NOISE, OUTPUT_IMAGE, ModelSpec
+from .contract import INPUT_LABEL, INPUT_LABEL_WEIGHTS, INPUT_NOISE, OUTPUT_IMAGE, KEY_FORMAT_VERSION, ModelSpec
 from .default_model import default_model_path
 from .images import to_uint8
 from .inputs import as_labels, as_noise, check_int, new_seed, noise_for_labels
+from .mixing import Weights, as_weights, dominant_labels
 from .providers import check_cuda_in_use, session_providers, wants_cuda
-from .validate import spec_from_session
+from .validate import mixing_input, spec_from_session
 
 Labels = int | Sequence[int] | np.ndarray
 
@@ -58,6 +59,7 @@ class Generator:
             raise ValueError(f"{path} is not a loadable ONNX model: {exc}") from None
         try:
             self._spec = spec_from_session(session)
+            self._can_mix = mixing_input(session, self._spec)
         except ValueError as exc:
             raise ValueError(f"{path} breaks the cgan-edge generator contract: {exc}") from None
         if cuda:
@@ -139,3 +141,54 @@ class Generator:
                 f"model output has shape {images.shape}, expected {(len(labels), *self.image_shape)} from its spec"
             )
         return images
+
+    @property
+    def can_mix(self) -> bool:
+        """Whether the file takes class weights (`label_weights`, contract version 2 on)."""
+        return self._can_mix
+
+    def generate_mixed(
+        self, weights: Weights, seed: int | None = None, *, noise: np.ndarray | None = None, batch_size: int = 256
+    ) -> np.ndarray:
+        """uint8 images, one per row of class weights; see `generate_mixed_raw`."""
+        raw = self.generate_mixed_raw(weights, seed=seed, noise=noise, batch_size=batch_size)
+        return to_uint8(raw, self._spec.output_range)
+
+    def generate_mixed_raw(
+        self, weights: Weights, seed: int | None = None, *, noise: np.ndarray | None = None, batch_size: int = 256
+    ) -> np.ndarray:
+        """float32 [N, C, H, W] conditioned on a mix of classes per image.
+
+        `weights` is {class: weight} for one image, a list of those, or a float
+        array [N, num_classes]; each image's weights are >= 0 and sum to 1
+        (`mixing.as_weights`). Noise follows the determinism rule for each
+        image's heaviest class, so one-hot weights give exactly the integer
+        label's image. ValueError for a file that cannot mix.
+        """
+        if not self._can_mix:
+            version = self.metadata.get(KEY_FORMAT_VERSION)
+            raise ValueError(
+                f"{self._path} is a format-version-{version} generator, which cannot mix classes: "
+                f"re-export it with cgan-export (cgan-export --upgrade {self._path})"
+            )
+        weights = as_weights(weights, self.num_classes)
+        labels = dominant_labels(weights)
+        if noise is None:
+            noise = noise_for_labels(labels, self.nz, new_seed() if seed is None else seed)
+        elif seed is not None:
+            raise ValueError("pass either seed or noise, not both")
+        else:
+            noise = as_noise(noise, len(labels), self.nz)
+        batch_size = check_int("batch_size", batch_size, minimum=1)
+        chunks = [
+            self._session.run(
+                [OUTPUT_IMAGE],
+                {
+                    INPUT_NOISE: noise[i : i + batch_size],
+                    INPUT_LABEL: labels[i : i + batch_size],
+                    INPUT_LABEL_WEIGHTS: weights[i : i + batch_size],
+                },
+            )[0]
+            for i in range(0, len(labels), batch_size)
+        ]
+        return np.concatenate(chunks)
