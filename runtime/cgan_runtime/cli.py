@@ -71,6 +71,18 @@ def cgan_gen(
     info: Annotated[
         bool, typer.Option("--info", help="Print the model's spec, metadata and providers; no images.")
     ] = False,
+    mix: Annotated[
+        str | None, typer.Option(metavar="C=W[,C=W...]", help="Draw a mix of classes: 3=0.7,8=0.3 (weights sum to 1).")
+    ] = None,
+    morph: Annotated[
+        str | None, typer.Option(metavar="FROM:TO", help="Animate one digit changing class: 3:8 (.gif/.webp, or --grid).")
+    ] = None,
+    walk: Annotated[
+        int | None, typer.Option(metavar="LABEL", help="Animate one label's handwriting changing (.gif/.webp, or --grid).")
+    ] = None,
+    frames: Annotated[int | None, typer.Option(help="Frames of --morph / --walk [default: 24].")] = None,
+    fps: Annotated[int | None, typer.Option(help="Frames per second of the animation [default: 12].")] = None,
+    loop: Annotated[bool, typer.Option("--loop/--no-loop", help="Play the animation forever, or once.")] = True,
     version: Annotated[
         bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
     ] = False,
@@ -78,6 +90,15 @@ def cgan_gen(
     """Draw digits of the given labels and write them as PNG."""
     if provider not in PROVIDERS:
         raise UserError(f"--provider must be one of {', '.join(PROVIDERS)}, got {provider!r}", EXIT_USAGE)
+    condition = parse_condition(mix, morph, walk)
+    if condition is not None:
+        if label or all_labels or info:
+            raise UserError(f"--{condition.kind} replaces --label, --all-labels and --info", EXIT_USAGE)
+        run_condition(
+            condition, Frames(frames, fps, loop), count=count, seed=seed, grid=grid, scale_factor=scale_factor,
+            output=output, model=model, provider=provider, threads=threads,
+        )
+        return
     tokens = _parse_labels(label or [])
     if not info:
         if tokens and all_labels:
@@ -182,6 +203,9 @@ def _note(message: str) -> None:
 
 def main() -> None:
     run_app(app, PROG)
+
+
+from .cli_mixing import Frames, parse_condition, run_condition  # noqa: E402  (it uses this module's helpers)
 
 
 if __name__ == "__main__":

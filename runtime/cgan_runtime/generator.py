@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .contract import INPUT_LABEL, INPUT_LABEL_WEIGHTS, INPUT_NOISE, OUTPUT_IMAGE, KEY_FORMAT_VERSION, ModelSpec
+from .contract import INPUT_LABEL, INPUT_LABEL_WEIGHTS, INPUT_NOISE, OUTPUT_IMAGE, ModelSpec
 from .default_model import default_model_path
 from .images import to_uint8
 from .inputs import as_labels, as_noise, check_int, new_seed, noise_for_labels
-from .mixing import Weights, as_weights, dominant_labels
+from .mixing import Weights, as_weights, cannot_mix, dominant_labels
 from .providers import check_cuda_in_use, session_providers, wants_cuda
 from .validate import mixing_input, spec_from_session
 
@@ -166,11 +166,7 @@ class Generator:
         label's image. ValueError for a file that cannot mix.
         """
         if not self._can_mix:
-            version = self.metadata.get(KEY_FORMAT_VERSION)
-            raise ValueError(
-                f"{self._path} is a format-version-{version} generator, which cannot mix classes: "
-                f"re-export it with cgan-export (cgan-export --upgrade {self._path})"
-            )
+            raise ValueError(cannot_mix(self))
         weights = as_weights(weights, self.num_classes)
         labels = dominant_labels(weights)
         if noise is None:
