@@ -45,7 +45,8 @@ def test_generator_refuses_a_truncated_model(tmp_path):
         ("flat_output.onnx", r"output 'image' must be float32 \[N, C, H, W\], got tensor\(float\) with shape .'N', 16"),
         ("nz_mismatch.onnx", r"input 'noise' has dims \[9\] after N, but the metadata spec says \[8\]"),
         ("no_metadata.onnx", "metadata has no 'cgan.format_version'"),
-        ("future_format.onnx", "format version 2 is not supported"),
+        ("future_format.onnx", r"format version 3 is not supported \(this runtime reads versions 1, 2\)"),
+        ("v2_without_weights.onnx", "format version 2 needs an optional input 'label_weights'"),
     ],
 )
 def test_generator_refuses_a_model_that_breaks_the_contract(fixture, message):

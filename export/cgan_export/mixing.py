@@ -66,10 +66,9 @@ def add_class_weights(model: onnx.ModelProto) -> onnx.ModelProto:
         if shapes[table][1][0] not in (num_classes, None):
             raise ValueError(f"class table '{table}' has {shapes[table][1][0]} rows, the spec {num_classes} classes")
 
-    batch_dim = _label_batch_dim(graph)
-    graph.input.append(
-        helper.make_tensor_value_info(INPUT_LABEL_WEIGHTS, TensorProto.FLOAT, [batch_dim, num_classes])
-    )
+    # The batch dim is left unnamed: omitted, the weights have 1 row whatever N is, and a shared
+    # name would let onnxruntime plan buffers as if they had N rows.
+    graph.input.append(helper.make_tensor_value_info(INPUT_LABEL_WEIGHTS, TensorProto.FLOAT, [None, num_classes]))
     # An initializer that is also a graph input: callers may omit it, and then it is all zeros.
     graph.initializer.extend(
         [
@@ -157,12 +156,6 @@ def _constant_names(graph: onnx.GraphProto) -> set[str]:
         if all(not name or name in constants for name in node.input):
             constants.update(node.output)
     return constants
-
-
-def _label_batch_dim(graph: onnx.GraphProto) -> str | int:
-    label = next(value for value in graph.input if value.name == INPUT_LABEL)
-    dim = label.type.tensor_type.shape.dim[0]
-    return dim.dim_param or "N"
 
 
 def _set_prop(model: onnx.ModelProto, key: str, value: str) -> None:
