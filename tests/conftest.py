@@ -3,6 +3,7 @@ stand-in onnxruntime providers, and an in-process `cgan-gen` runner."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -14,7 +15,7 @@ from cgan_runtime import Generator
 from cgan_runtime.cli import main
 from cgan_runtime.providers import CPU
 
-from support import TINY_MODEL, CliResult
+from support import MNIST_DIR, TINY_MODEL, CliResult
 
 
 @pytest.fixture(scope="session")
@@ -96,3 +97,16 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("tiny-run")
     cfg = TrainConfig.for_arch("mlp", epochs=2, train_limit=256, evaluate=False)
     return train(cfg, MNIST_DIR, out, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def evaluator(tmp_path_factory: pytest.TempPathFactory):
+    """The Evaluator on real MNIST, one per session: it trains the classifier (about a minute
+    on 2 cores) unless $CGAN_EDGE_CACHE has it."""
+    pytest.importorskip("torch")
+    from cgan_train.evaluation import Evaluator
+
+    if not (MNIST_DIR / "MNIST" / "raw").is_dir():
+        pytest.skip(f"no MNIST at {MNIST_DIR} (set CGAN_EDGE_DATA_DIR)")
+    cache = None if os.environ.get("CGAN_EDGE_CACHE") else tmp_path_factory.mktemp("classifier-cache")
+    return Evaluator(MNIST_DIR, cache_dir=cache)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 
 import pytest
 
@@ -27,7 +26,6 @@ from cgan_train.evaluation import (  # noqa: E402
     parzen_log_likelihoods,
 )
 
-from support import MNIST_DIR  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -142,13 +140,7 @@ def test_format_table_shows_generator_beside_floor_and_dashes_what_was_not_measu
 # Real MNIST from here on.
 
 
-@pytest.fixture(scope="session")
-def evaluator(tmp_path_factory: pytest.TempPathFactory) -> Evaluator:
-    """Trains the classifier once per session (about a minute on 2 cores) unless $CGAN_EDGE_CACHE has it."""
-    if not (MNIST_DIR / "MNIST" / "raw").is_dir():
-        pytest.skip(f"no MNIST at {MNIST_DIR} (set CGAN_EDGE_DATA_DIR)")
-    cache = None if os.environ.get("CGAN_EDGE_CACHE") else tmp_path_factory.mktemp("classifier-cache")
-    return Evaluator(MNIST_DIR, cache_dir=cache)
+# `evaluator`, the session's one Evaluator on real MNIST, is in conftest.py: test_mixing_quality uses it too.
 
 
 def real_test_images(evaluator: Evaluator, collapse: bool = False) -> SampleFn:
