@@ -90,6 +90,8 @@ def cgan_gen(
     """Draw digits of the given labels and write them as PNG."""
     if provider not in PROVIDERS:
         raise UserError(f"--provider must be one of {', '.join(PROVIDERS)}, got {provider!r}", EXIT_USAGE)
+    from .cli_mixing import Frames, parse_condition, run_condition  # here: it imports this module's helpers
+
     condition = parse_condition(mix, morph, walk)
     if condition is not None:
         if label or all_labels or info:
@@ -203,9 +205,6 @@ def _note(message: str) -> None:
 
 def main() -> None:
     run_app(app, PROG)
-
-
-from .cli_mixing import Frames, parse_condition, run_condition  # noqa: E402  (it uses this module's helpers)
 
 
 if __name__ == "__main__":
