@@ -95,6 +95,7 @@ def test_grid_lays_the_frames_out_as_one_strip(cgan_gen, mixer, tmp_path):
         (("--mix", "3=0.5,12=0.5", "-o", "x.png"), EXIT_USAGE, "class 12 does not exist"),
         (("--mix", "3=nan,8=1", "-o", "x.png"), EXIT_USAGE, "must be finite numbers"),
         (("--mix", "3:0.7", "-o", "x.png"), EXIT_USAGE, "--mix takes CLASS=WEIGHT pairs like 3=0.7,8=0.3"),
+        (("--mix", "three=1", "-o", "x.png"), EXIT_USAGE, "class 'three' does not exist"),
         (("--mix", "3=0.5,3=0.5", "-o", "x.png"), EXIT_USAGE, "--mix names class 3 twice"),
         (("--mix", "3=1", "--frames", 4, "-o", "x.png"), EXIT_USAGE, "--frames and --fps are for --morph and --walk"),
         (("--morph", "3:12", "-o", "x.gif"), EXIT_USAGE, "class 12 does not exist"),

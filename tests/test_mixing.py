@@ -85,7 +85,7 @@ def test_mixing_a_version_1_file_fails_with_one_line_that_says_to_re_export(gene
         ({3: -0.2, 8: 1.2}, "must be >= 0, got -0.2 for class 3"),
         ({3: 0.5, 10: 0.5}, "class 10 does not exist: this model has classes 0 to 9"),
         ({-1: 1.0}, "class -1 does not exist"),
-        ({"3": 1.0}, "class '3' does not exist"),
+        ({"three": 1.0}, "class 'three' does not exist"),
         ({3: float("nan"), 8: 1.0}, "must be finite numbers"),
         ({3: float("inf")}, "must be finite numbers"),
         ({3: 0.7, 8: 0.2}, "must sum to 1 per image, got 0.9"),
@@ -100,6 +100,13 @@ def test_mixing_a_version_1_file_fails_with_one_line_that_says_to_re_export(gene
 def test_bad_weights_are_refused_with_what_is_wrong(weights, message):
     with pytest.raises(ValueError, match=message):
         as_weights(weights, CLASSES)
+
+
+def test_classes_may_be_named():
+    names = tuple("abcdefghij")
+    assert np.array_equal(as_weights({"c": 0.25, 9: 0.75}, CLASSES, names), as_weights({2: 0.25, 9: 0.75}, CLASSES))
+    with pytest.raises(ValueError, match="class 'c' is weighted twice"):
+        as_weights({2: 0.5, "c": 0.5}, CLASSES, names)
 
 
 def test_weights_off_1_by_float_rounding_are_divided_by_their_sum():

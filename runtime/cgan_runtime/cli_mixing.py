@@ -29,7 +29,7 @@ class Condition:
     """One of --mix, --morph or --walk, parsed."""
 
     kind: str  # "mix", "morph" or "walk"
-    weights: dict[int, float] | None = None  # --mix
+    weights: dict[int | str, float] | None = None  # --mix: class index or name -> weight
     classes: tuple[int, int] | None = None  # --morph: from, to
     label: int | None = None  # --walk
 
@@ -60,14 +60,19 @@ def parse_condition(mix: str | None, morph_spec: str | None, walk_label: int | N
     return None
 
 
-def _parse_mix(text: str) -> dict[int, float]:
+def _parse_mix(text: str) -> dict[int | str, float]:
+    """'3=0.7,8=0.3' -> {3: 0.7, 8: 0.3}; a class that is no integer stays a name, checked by the model."""
     usage = "--mix takes CLASS=WEIGHT pairs like 3=0.7,8=0.3"
-    weights: dict[int, float] = {}
+    weights: dict[int | str, float] = {}
     for pair in text.split(","):
         cls, sep, weight = pair.partition("=")
-        if not sep:
+        if not sep or not cls.strip():
             raise UserError(f"{usage}, got {pair.strip()!r}", EXIT_USAGE)
-        key = _int(cls, usage)
+        key: int | str = cls.strip()
+        try:
+            key = int(key)
+        except ValueError:
+            pass
         if key in weights:
             raise UserError(f"--mix names class {key} twice", EXIT_USAGE)
         try:
@@ -153,7 +158,7 @@ def _images(
 ) -> tuple[np.ndarray, np.ndarray]:
     """uint8 images and, per image, the label its file name carries (the heaviest class of a mix)."""
     if condition.kind == "mix":
-        weights = np.repeat(as_weights(condition.weights, generator.num_classes), count, axis=0)
+        weights = np.repeat(as_weights(condition.weights, generator.num_classes, generator.class_names), count, axis=0)
         return generator.generate_mixed(weights, seed), dominant_labels(weights)
     if condition.kind == "morph":
         start, end = condition.classes

@@ -159,15 +159,15 @@ class Generator:
     ) -> np.ndarray:
         """float32 [N, C, H, W] conditioned on a mix of classes per image.
 
-        `weights` is {class: weight} for one image, a list of those, or a float
-        array [N, num_classes]; each image's weights are >= 0 and sum to 1
+        `weights` is {class: weight} for one image (a class by index or, as
+        str, by name), a list of those, or a float array [N, num_classes]; each image's weights are >= 0 and sum to 1
         (`mixing.as_weights`). Noise follows the determinism rule for each
         image's heaviest class, so one-hot weights give exactly the integer
         label's image. ValueError for a file that cannot mix.
         """
         if not self._can_mix:
             raise ValueError(cannot_mix(self))
-        weights = as_weights(weights, self.num_classes)
+        weights = as_weights(weights, self.num_classes, self.class_names)
         labels = dominant_labels(weights)
         if noise is None:
             noise = noise_for_labels(labels, self.nz, new_seed() if seed is None else seed)

@@ -36,19 +36,20 @@ def cannot_mix(generator: Generator) -> str:
     )
 
 
-def as_weights(weights: Any, num_classes: int) -> np.ndarray:
+def as_weights(weights: Any, num_classes: int, class_names: Sequence[str] = ()) -> np.ndarray:
     """Class weights as float32 [N, num_classes], each row >= 0 and summing to 1.
 
     Accepts a mapping {class: weight} (one image), a sequence of mappings,
-    or a float array [N, num_classes]. ValueError for an unknown class, a
-    negative or non-finite weight, or a row that does not sum to 1.
+    or a float array [N, num_classes]; a class is its index or, as str, its
+    name in `class_names`. ValueError for an unknown class, a negative or
+    non-finite weight, or a row that does not sum to 1.
     """
     if isinstance(weights, Mapping):
-        rows = _from_mappings([weights], num_classes)
+        rows = _from_mappings([weights], num_classes, class_names)
     elif isinstance(weights, np.ndarray):
         rows = _from_array(weights, num_classes)
     elif isinstance(weights, Sequence) and weights and all(isinstance(row, Mapping) for row in weights):
-        rows = _from_mappings(weights, num_classes)
+        rows = _from_mappings(weights, num_classes, class_names)
     else:
         raise ValueError(
             "class weights must be a {class: weight} mapping, a list of them, "
@@ -66,18 +67,31 @@ def as_weights(weights: Any, num_classes: int) -> np.ndarray:
     return (rows / sums[:, None]).astype(np.float32)
 
 
-def _from_mappings(mappings: Sequence[Mapping[Any, Any]], num_classes: int) -> np.ndarray:
+def _from_mappings(mappings: Sequence[Mapping[Any, Any]], num_classes: int, class_names: Sequence[str]) -> np.ndarray:
     rows = np.zeros((len(mappings), num_classes), dtype=np.float64)
     for index, mapping in enumerate(mappings):
         if not mapping:
             raise ValueError(f"class weights for image {index} name no class")
+        seen = set()
         for cls, weight in mapping.items():
-            if not is_int(cls) or not 0 <= cls < num_classes:
-                raise ValueError(f"class {cls!r} does not exist: this model has classes 0 to {num_classes - 1}")
+            column = class_index(cls, num_classes, class_names)
             if isinstance(weight, (bool, np.bool_)) or not isinstance(weight, (int, float, np.integer, np.floating)):
-                raise ValueError(f"the weight of class {cls} must be a number, got {weight!r}")
-            rows[index, cls] = weight
+                raise ValueError(f"the weight of class {cls!r} must be a number, got {weight!r}")
+            if column in seen:  # {3: ..., "3": ...}
+                raise ValueError(f"class {cls!r} is weighted twice for image {index}")
+            seen.add(column)
+            rows[index, column] = weight
     return rows
+
+
+def class_index(cls: Any, num_classes: int, class_names: Sequence[str] = ()) -> int:
+    """A class given by index or, as str, by name, as its index; ValueError if there is no such class."""
+    if isinstance(cls, str) and cls in class_names:
+        return list(class_names).index(cls)
+    if is_int(cls) and 0 <= cls < num_classes:
+        return int(cls)
+    named = f" or a name in {list(class_names)}" if class_names else ""
+    raise ValueError(f"class {cls!r} does not exist: this model has classes 0 to {num_classes - 1}{named}")
 
 
 def _from_array(array: np.ndarray, num_classes: int) -> np.ndarray:
@@ -102,8 +116,7 @@ def morph_weights(start: int, end: int, frames: int, num_classes: int) -> np.nda
     """float32 [frames, num_classes]: pure `start`, then linearly on to pure `end`."""
     frames = check_int("frames", frames, minimum=2)
     for cls in (start, end):
-        if not is_int(cls) or not 0 <= cls < num_classes:
-            raise ValueError(f"class {cls!r} does not exist: this model has classes 0 to {num_classes - 1}")
+        class_index(cls, num_classes)
     t = np.linspace(0.0, 1.0, frames)
     weights = np.zeros((frames, num_classes))
     weights[:, start] += 1 - t
