@@ -23,6 +23,9 @@ gets exactly the version-1 output. Inside the graph every class lookup
 
 so weights summing to 1 give the weighted mean of the class embeddings
 whatever the label, and one-hot weights give exactly the label's own row.
+The input's batch dim is unnamed (omitted, it has 1 row, not N), and
+onnxruntime logs one warning when it loads such a file ("Initializer
+label_weights appears in graph inputs"): that is the default at work.
 """
 
 from __future__ import annotations
