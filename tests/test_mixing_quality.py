@@ -14,7 +14,6 @@ torch = pytest.importorskip("torch")
 
 from cgan_runtime import Generator  # noqa: E402
 from cgan_runtime.animation import morph, walk  # noqa: E402
-from cgan_train.data import to_model_range  # noqa: E402
 
 pytestmark = pytest.mark.torch
 MIN_READ_AS_LABEL = 0.95  # the issue's bar for frames that must read as a given class
@@ -26,8 +25,8 @@ def shipped() -> Generator:
 
 
 def read(evaluator, frames: np.ndarray) -> np.ndarray:
-    """The classifier's label for each uint8 picture [N, H, W]."""
-    logits, _ = evaluator.classifier.embed(to_model_range(torch.from_numpy(frames).unsqueeze(1)))
+    """The classifier's label for each uint8 grey picture [N, H, W], mapped back to [-1, 1]."""
+    logits, _ = evaluator.classifier.embed(torch.from_numpy(frames).float().div(127.5).sub(1.0).unsqueeze(1))
     return logits.argmax(1).numpy()
 
 
