@@ -109,6 +109,7 @@ def test_grid_lays_the_frames_out_as_one_strip(cgan_gen, mixer, tmp_path):
         (("--walk", 3, "-n", 2, "-o", "x.gif"), EXIT_USAGE, "--walk draws --frames images"),
         (("--walk", 3, "--morph", "3:8", "-o", "x.gif"), EXIT_USAGE, "pass one of --mix, --morph and --walk"),
         (("--walk", 3, "--label", 3, "-o", "x.gif"), EXIT_USAGE, "--walk replaces --label"),
+        (("--label", 3, "--frames", 4, "-o", "x.png"), EXIT_USAGE, "--frames and --fps are for --morph and --walk"),
     ],
 )
 def test_bad_requests_fail_with_one_line_and_write_nothing(cgan_gen, tmp_path, args, code, fragment):

@@ -90,10 +90,10 @@ def cgan_gen(
     """Draw digits of the given labels and write them as PNG."""
     if provider not in PROVIDERS:
         raise UserError(f"--provider must be one of {', '.join(PROVIDERS)}, got {provider!r}", EXIT_USAGE)
-    from .cli_mixing import Frames, parse_condition, run_condition  # here: it imports this module's helpers
+    if mix is not None or morph is not None or walk is not None:
+        from .cli_mixing import Frames, parse_condition, run_condition  # here: it imports this module's helpers
 
-    condition = parse_condition(mix, morph, walk)
-    if condition is not None:
+        condition = parse_condition(mix, morph, walk)
         if label or all_labels or info:
             raise UserError(f"--{condition.kind} replaces --label, --all-labels and --info", EXIT_USAGE)
         run_condition(
@@ -101,6 +101,8 @@ def cgan_gen(
             output=output, model=model, provider=provider, threads=threads,
         )
         return
+    if frames is not None or fps is not None:
+        raise UserError("--frames and --fps are for --morph and --walk", EXIT_USAGE)
     tokens = _parse_labels(label or [])
     if not info:
         if tokens and all_labels:

@@ -43,8 +43,8 @@ class Frames:
     loop: bool
 
 
-def parse_condition(mix: str | None, morph_spec: str | None, walk_label: int | None) -> Condition | None:
-    """The condition asked for, or None when none was; usage errors for anything malformed."""
+def parse_condition(mix: str | None, morph_spec: str | None, walk_label: int | None) -> Condition:
+    """The one condition asked for (at least one flag is given); usage errors for anything malformed."""
     given = [flag for flag, value in (("--mix", mix), ("--morph", morph_spec), ("--walk", walk_label)) if value is not None]
     if len(given) > 1:
         raise UserError(f"pass one of --mix, --morph and --walk, not {' and '.join(given)}", EXIT_USAGE)
@@ -55,9 +55,7 @@ def parse_condition(mix: str | None, morph_spec: str | None, walk_label: int | N
         if len(ends) != 2:
             raise UserError(f"--morph takes FROM:TO classes like 3:8, got {morph_spec!r}", EXIT_USAGE)
         return Condition("morph", classes=(ends[0], ends[1]))
-    if walk_label is not None:
-        return Condition("walk", label=walk_label)
-    return None
+    return Condition("walk", label=walk_label)
 
 
 def _parse_mix(text: str) -> dict[int | str, float]:
