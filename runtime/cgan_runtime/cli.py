@@ -80,8 +80,8 @@ def cgan_gen(
     walk: Annotated[
         int | None, typer.Option(metavar="LABEL", help="Animate one label's handwriting changing (.gif/.webp, or --grid).")
     ] = None,
-    frames: Annotated[int | None, typer.Option(help="Frames of --morph / --walk [default: 24].")] = None,
-    fps: Annotated[int | None, typer.Option(help="Frames per second of the animation [default: 12].")] = None,
+    frames: Annotated[int | None, typer.Option(metavar="N", help="Frames of --morph / --walk (default 24).")] = None,
+    fps: Annotated[int | None, typer.Option(metavar="N", help="Frames per second of the animation, 1 to 50 (default 12).")] = None,
     loop: Annotated[bool, typer.Option("--loop/--no-loop", help="Play the animation forever, or once.")] = True,
     version: Annotated[
         bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
