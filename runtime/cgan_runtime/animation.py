@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from .generator import Generator
 
 ANIMATION_FORMATS = ("gif", "webp")
+DEFAULT_FRAMES = 24
+DEFAULT_FPS = 12
 MAX_FPS = 50  # GIF stores delays in hundredths of a second; browsers slow anything faster
 
 

@@ -17,6 +17,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
+from .animation import DEFAULT_FPS, DEFAULT_FRAMES, MAX_FPS
 from .errors import EXIT_USAGE, UserError, run_app
 from .files import check_writable, write_output
 from .generator import Generator
@@ -80,8 +81,8 @@ def cgan_gen(
     walk: Annotated[
         int | None, typer.Option(metavar="LABEL", help="Animate one label's handwriting changing (.gif/.webp, or --grid).")
     ] = None,
-    frames: Annotated[int | None, typer.Option(metavar="N", help="Frames of --morph / --walk (default 24).")] = None,
-    fps: Annotated[int | None, typer.Option(metavar="N", help="Frames per second of the animation, 1 to 50 (default 12).")] = None,
+    frames: Annotated[int | None, typer.Option(metavar="N", help=f"Frames of --morph / --walk (default {DEFAULT_FRAMES}).")] = None,
+    fps: Annotated[int | None, typer.Option(metavar="N", help=f"Frames per second of the animation, 1 to {MAX_FPS} (default {DEFAULT_FPS}).")] = None,
     loop: Annotated[bool, typer.Option("--loop/--no-loop", help="Play the animation forever, or once.")] = True,
     version: Annotated[
         bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")

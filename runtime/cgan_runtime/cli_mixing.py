@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .animation import ANIMATION_FORMATS, MAX_FPS, encode_animation, morph, walk
+from .animation import ANIMATION_FORMATS, DEFAULT_FPS, DEFAULT_FRAMES, MAX_FPS, encode_animation, morph, walk
 from .cli import STDOUT, _check_destination, _load, _note, _write_outputs
 from .errors import EXIT_USAGE, UserError
 from .files import write_output
@@ -19,10 +19,6 @@ from .generator import Generator
 from .images import encode_png, make_grid, scale
 from .inputs import new_seed
 from .mixing import as_weights, cannot_mix, dominant_labels
-
-DEFAULT_FRAMES = 24
-DEFAULT_FPS = 12
-
 
 @dataclass(frozen=True)
 class Condition:
