@@ -120,7 +120,7 @@ def export_checkpoint(
                 raise UserError(f"onnxruntime differs from torch by {worst:.2e} (> {FP32_TOLERANCE:g}); not written")
         else:
             reference = Path(tmp) / "fp32.onnx"
-            reference.write_bytes(fp32.SerializeToString())
+            reference.write_bytes(add_class_weights(fp32).SerializeToString())  # the contract its metadata claims
             report.label_accuracy = _accuracies({"fp32": reference, variant: candidate}, data_dir)
             loss = report.label_accuracy["fp32"] - report.label_accuracy[variant]
             if loss > MAX_ACCURACY_LOSS:
