@@ -10,10 +10,12 @@ onnx = pytest.importorskip("onnx")
 
 from cgan_export import exporter  # noqa: E402
 from cgan_export.cli import main as export_main  # noqa: E402
-from cgan_export.graph import export_onnx, set_metadata  # noqa: E402
-from cgan_export.mixing import add_class_weights, upgrade_onnx  # noqa: E402
+from cgan_export.graph import export_onnx, fp16_weights, int8_weights, set_metadata  # noqa: E402
+from cgan_export.mixing import add_class_weights, one_hot_difference, upgrade_onnx  # noqa: E402
 from cgan_runtime import Generator  # noqa: E402
-from cgan_runtime.contract import KEY_FORMAT_VERSION, KEY_PRECISION, Provenance, to_metadata  # noqa: E402
+from cgan_runtime.contract import (  # noqa: E402
+    INPUT_LABEL_WEIGHTS, KEY_FORMAT_VERSION, KEY_PRECISION, ModelSpec, Provenance, to_metadata,
+)
 from cgan_runtime.errors import EXIT_RUNTIME  # noqa: E402
 from cgan_train.checkpoint import inference_generator, load_checkpoint  # noqa: E402
 
@@ -73,6 +75,23 @@ def test_the_int8_file_keeps_its_class_tables_in_float(exported):
     mixing = [node for node in model.graph.node if node.op_type == "MatMul" and "label_weights" in node.input]
     tables = {init.name: init.data_type for init in model.graph.initializer}
     assert mixing and all(tables[node.input[1]] == onnx.TensorProto.FLOAT for node in mixing)
+
+
+@pytest.mark.parametrize("rewrite", [fp16_weights, int8_weights])
+def test_variant_rewrites_of_a_file_that_takes_class_weights_keep_one_hot_exact(exported, tmp_path, rewrite):
+    """bench/ derives fp16 and int8 from the exported fp32 file, which already takes class weights."""
+    path = tmp_path / "variant.onnx"
+    onnx.save(rewrite(onnx.load(exported[0] / "g.fp32.onnx")), path)
+    assert Generator(path, provider="cpu").can_mix
+    assert one_hot_difference(path) <= 1e-6
+
+
+def test_fp16_keeps_the_class_weights_input_float32_however_many_classes():
+    spec = ModelSpec(arch="tiny-fixture", nz=8, num_classes=20, class_names=[str(c) for c in range(20)])
+    model = fp16_weights(add_class_weights(build(spec)))
+    weights = next(init for init in model.graph.initializer if init.name == INPUT_LABEL_WEIGHTS)
+    assert weights.data_type == onnx.TensorProto.FLOAT
+    assert INPUT_LABEL_WEIGHTS in {value.name for value in model.graph.input}
 
 
 @pytest.fixture
