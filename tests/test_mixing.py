@@ -16,7 +16,8 @@ from PIL import Image, ImageSequence
 from cgan_runtime import Generator
 from cgan_runtime.animation import encode_animation, morph, walk
 from cgan_runtime.contract import INPUT_LABEL, INPUT_LABEL_WEIGHTS, INPUT_NOISE, KEY_FORMAT_VERSION, OUTPUT_IMAGE
-from cgan_runtime.mixing import as_weights, morph_noise, morph_weights, walk_noise
+from cgan_runtime.inputs import noise_for_labels
+from cgan_runtime.mixing import as_weights, dominant_labels, morph_noise, morph_weights, walk_noise
 
 from support import TINY_MIXING_MODEL, TINY_MODEL
 
@@ -46,6 +47,18 @@ def test_one_hot_weights_reproduce_every_integer_label(mixer):
     assert np.abs(from_array - expected).max() <= 1e-6
     assert np.abs(from_mappings - expected).max() <= 1e-6
     assert np.array_equal(mixer.generate_mixed({3: 1.0}, seed=7), mixer.generate([3], seed=7))
+
+
+def test_mixed_output_does_not_depend_on_the_batch_size(mixer):
+    weights = np.random.default_rng(2).dirichlet(np.ones(CLASSES), size=30).astype(np.float32)
+    whole = mixer.generate_mixed_raw(weights, seed=3)
+    assert np.array_equal(mixer.generate_mixed_raw(weights, seed=3, batch_size=7), whole)
+    assert np.array_equal(mixer.generate_mixed_raw(weights[4:5], noise=mixer_noise(mixer, weights, 3)[4:5]), whole[4:5])
+
+
+def mixer_noise(mixer, weights, seed):
+    """The noise a mix request uses: the noise rule applied to each row's heaviest class."""
+    return noise_for_labels(dominant_labels(weights), mixer.nz, seed)
 
 
 def test_the_weights_not_the_label_choose_the_class_in_the_graph():

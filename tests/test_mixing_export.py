@@ -16,7 +16,7 @@ from cgan_runtime import Generator  # noqa: E402
 from cgan_runtime.contract import (  # noqa: E402
     INPUT_LABEL_WEIGHTS, KEY_FORMAT_VERSION, KEY_PRECISION, ModelSpec, Provenance, to_metadata,
 )
-from cgan_runtime.errors import EXIT_RUNTIME  # noqa: E402
+from cgan_runtime.errors import EXIT_RUNTIME, EXIT_USAGE  # noqa: E402
 from cgan_train.checkpoint import inference_generator, load_checkpoint  # noqa: E402
 
 from fixtures.make_tiny_generator import TINY_SPEC, build  # noqa: E402
@@ -138,6 +138,12 @@ def test_upgrade_refuses_what_it_cannot_upgrade_with_one_line(run_cli, exported,
     assert result.exit_code == EXIT_RUNTIME
     assert len(result.stderr.strip().splitlines()) == 1 and fragment in result.stderr, result.stderr
     assert source.read_bytes() == before and not (tmp_path / "out.onnx").exists()
+
+
+def test_upgrade_takes_no_export_options(run_cli, version_1_file):
+    result = run_cli(export_main, "cgan-export", "--upgrade", version_1_file, "--precision", "fp16")
+    assert result.exit_code == EXIT_USAGE and "--upgrade keeps the file's graph and variant" in result.stderr
+    assert not Generator(version_1_file, provider="cpu").can_mix
 
 
 def test_surgery_refuses_a_graph_that_uses_the_label_other_than_as_a_lookup():

@@ -36,6 +36,8 @@ def export(
     if (ckpt is None) == (upgrade is None):
         raise UserError("pass one of --ckpt CHECKPOINT (export) or --upgrade FILE.onnx (add class weights)", EXIT_USAGE)
     if upgrade is not None:
+        if (opset, precision, quantize, data_dir) != (DEFAULT_OPSET, "fp32", "none", None):
+            raise UserError("--upgrade keeps the file's graph and variant: it takes only -o", EXIT_USAGE)
         _upgrade(upgrade, output)
         return
     from .exporter import export_checkpoint
