@@ -22,7 +22,6 @@ from cgan_runtime.contract import KEY_PRECISION, KEY_SOURCE_SHA256, ModelSpec
 from cgan_runtime.files import atomic_write_bytes
 
 VARIANTS = ("fp32", "fp16", "int8")
-_REWRITES = {"fp16": fp16_weights, "int8": int8_weights}
 
 
 @dataclass(frozen=True)
@@ -51,13 +50,13 @@ def prepare(ckpt: Path, onnx_dir: Path, variants: Sequence[str] = VARIANTS) -> S
     onnx_dir.mkdir(parents=True, exist_ok=True)
     paths = {variant: default_output(onnx_dir / f"{spec.arch}.pt", variant) for variant in VARIANTS}
     if not _exported_from(paths["fp32"], source):
-        export_checkpoint(ckpt, paths["fp32"], variant="fp32")
+        export_checkpoint(ckpt, paths["fp32"], precision="fp32")
     fp32 = None
     for variant in variants:
         if variant == "fp32" or _exported_from(paths[variant], source):
             continue
         fp32 = fp32 or onnx.load(paths["fp32"])
-        model = _REWRITES[variant](fp32)
+        model = fp16_weights(fp32) if variant == "fp16" else int8_weights(fp32, spec)
         set_metadata(model, {**_metadata(fp32), KEY_PRECISION: variant})
         atomic_write_bytes(paths[variant], model.SerializeToString())
     return Subject(ckpt, spec, generator, {variant: paths[variant] for variant in variants})

@@ -81,7 +81,7 @@ def _runners(subject: Subject, threads: int) -> dict[str, MakeCall]:
 
 def _onnx_call(generator: Generator) -> MakeCall:
     def make(labels: np.ndarray, noise: np.ndarray) -> Callable[[], object]:
-        return lambda: generator.generate_raw(labels, noise, batch_size=len(labels))
+        return lambda: generator.generate_raw(labels, noise=noise, batch_size=len(labels))
 
     return make
 

@@ -12,7 +12,9 @@ from cgan_runtime import Generator
 from cgan_runtime.animation import morph, walk
 from cgan_runtime.errors import EXIT_RUNTIME, EXIT_USAGE
 
-from support import TINY_MIXING_MODEL, TINY_MODEL
+from support import FIXTURES, TINY_MIXING_MODEL, TINY_MODEL
+
+COLOUR_MODEL = FIXTURES / "colour_generator.onnx"  # 3x8x8, classes red, green, blue; format version 1
 
 
 @pytest.fixture(autouse=True)
@@ -79,6 +81,23 @@ def test_walk_works_on_a_version_1_file_and_scales_its_frames(cgan_gen, generato
     assert "loop" not in Image.open(tmp_path / "w.gif").info
 
 
+def test_walk_takes_a_class_name_and_keeps_colour_frames_exact_in_webp(cgan_gen, tmp_path):
+    result = cgan_gen("--walk", "green", "--frames", 3, "-o", "w.webp", "--seed", 1, "--model", COLOUR_MODEL)
+    assert result.exit_code == 0, result.stderr
+    decoded = [np.asarray(frame.convert("RGB")) for frame in ImageSequence.Iterator(Image.open(tmp_path / "w.webp"))]
+    expected = walk(Generator(COLOUR_MODEL, provider="cpu"), 1, 3, seed=1)
+    assert all(np.array_equal(a, b) for a, b in zip(decoded, expected, strict=True))
+
+
+@pytest.mark.parametrize("suffix", ["jpg", "webp"])
+def test_mixes_and_strips_take_the_still_formats(cgan_gen, tmp_path, suffix):
+    mix = cgan_gen("--mix", "3=0.5,8=0.5", "-o", f"m.{suffix}", "--seed", 1, "--model", TINY_MIXING_MODEL)
+    strip = cgan_gen("--morph", "3:8", "--frames", 3, "--grid", "-o", f"s.{suffix}", "--model", TINY_MIXING_MODEL)
+    assert mix.exit_code == 0 and strip.exit_code == 0, mix.stderr + strip.stderr
+    assert Image.open(tmp_path / f"m.{suffix}").format == Image.open(tmp_path / f"s.{suffix}").format
+    assert Image.open(tmp_path / f"s.{suffix}").size == (3 * 30 + 2, 32)
+
+
 def test_grid_lays_the_frames_out_as_one_strip(cgan_gen, mixer, tmp_path):
     result = cgan_gen("--morph", "0:9", "--frames", 5, "--grid", "-o", "strip.png", "--seed", 4, "--model", TINY_MIXING_MODEL)
     assert result.exit_code == 0, result.stderr
@@ -92,20 +111,20 @@ def test_grid_lays_the_frames_out_as_one_strip(cgan_gen, mixer, tmp_path):
     [
         (("--mix", "3=-0.2,8=1.2", "-o", "x.png"), EXIT_USAGE, "class weights must be >= 0, got -0.2 for class 3"),
         (("--mix", "3=0.7,8=0.2", "-o", "x.png"), EXIT_USAGE, "must sum to 1 per image, got 0.9"),
-        (("--mix", "3=0.5,12=0.5", "-o", "x.png"), EXIT_USAGE, "class 12 does not exist"),
+        (("--mix", "3=0.5,12=0.5", "-o", "x.png"), EXIT_USAGE, "label 12 is out of range"),
         (("--mix", "3=nan,8=1", "-o", "x.png"), EXIT_USAGE, "must be finite numbers"),
         (("--mix", "3:0.7", "-o", "x.png"), EXIT_USAGE, "--mix takes CLASS=WEIGHT pairs like 3=0.7,8=0.3"),
-        (("--mix", "three=1", "-o", "x.png"), EXIT_USAGE, "class 'three' does not exist"),
+        (("--mix", "three=1", "-o", "x.png"), EXIT_USAGE, "unknown class 'three': the classes are 0, 1, 2"),
         (("--mix", "3=0.5,3=0.5", "-o", "x.png"), EXIT_USAGE, "--mix names class 3 twice"),
         (("--mix", "3=1", "--frames", 4, "-o", "x.png"), EXIT_USAGE, "--frames and --fps are for --morph and --walk"),
-        (("--morph", "3:12", "-o", "x.gif"), EXIT_USAGE, "class 12 does not exist"),
+        (("--morph", "3:12", "-o", "x.gif"), EXIT_USAGE, "label 12 is out of range"),
         (("--morph", "3-8", "-o", "x.gif"), EXIT_USAGE, "--morph takes FROM:TO classes like 3:8"),
         (("--morph", "3:8", "--frames", 0, "-o", "x.gif"), EXIT_USAGE, "--frames must be at least 2, got 0"),
         (("--walk", 3, "--frames", 1, "-o", "x.gif"), EXIT_USAGE, "--frames must be at least 2, got 1"),
         (("--walk", 3, "--fps", 0, "-o", "x.gif"), EXIT_USAGE, "--fps must be between 1 and 50, got 0"),
         (("--walk", 12, "-o", "x.gif"), EXIT_USAGE, "label 12 is out of range"),
         (("--morph", "3:8", "-o", "x.jpg"), EXIT_USAGE, "--morph writes an animation: name a .gif or .webp file"),
-        (("--walk", 3, "-o", "x.png"), EXIT_USAGE, "or add --grid for a PNG strip"),
+        (("--walk", 3, "-o", "x.png"), EXIT_USAGE, "or add --grid for a still strip"),
         (("--walk", 3, "-n", 2, "-o", "x.gif"), EXIT_USAGE, "--walk draws --frames images"),
         (("--walk", 3, "--morph", "3:8", "-o", "x.gif"), EXIT_USAGE, "pass one of --mix, --morph and --walk"),
         (("--walk", 3, "--label", 3, "-o", "x.gif"), EXIT_USAGE, "--walk replaces --label"),

@@ -13,11 +13,12 @@ onnx = pytest.importorskip("onnx")
 
 from cgan_export.cli import main as export_main  # noqa: E402
 from cgan_export.exporter import PARITY_BATCHES, export_checkpoint  # noqa: E402
+from cgan_export.graph import opset_of  # noqa: E402
 from cgan_runtime import Generator  # noqa: E402
 from cgan_runtime.contract import (  # noqa: E402
     KEY_PACKAGE_VERSION, KEY_PRECISION, KEY_SOURCE_SHA256, KEY_SPEC, KEY_TRAINING_STEPS,
 )
-from cgan_runtime.errors import EXIT_RUNTIME, EXIT_USAGE, UserError  # noqa: E402
+from cgan_runtime.errors import EXIT_RUNTIME, EXIT_USAGE  # noqa: E402
 from cgan_train.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 
 from support import MNIST_DIR  # noqa: E402
@@ -72,7 +73,7 @@ def test_export_variants_are_smaller_run_and_report_accuracy_beside_fp32(exporte
     if not (MNIST_DIR / "MNIST" / "raw").is_dir():
         pytest.skip(f"no MNIST at {MNIST_DIR}")
     fp32_report, fp32_path = exported
-    report = export_checkpoint(tiny_checkpoint, tmp_path / f"g.{variant}.onnx", variant=variant, data_dir=MNIST_DIR)
+    report = export_checkpoint(tiny_checkpoint, tmp_path / f"g.{variant}.onnx", precision=variant, data_dir=MNIST_DIR)
     assert report.size_bytes < 0.6 * fp32_report.size_bytes
     assert set(report.label_accuracy) == {"fp32", variant}
     assert report.label_accuracy["fp32"] - report.label_accuracy[variant] <= 0.5
@@ -85,9 +86,11 @@ def test_export_variants_are_smaller_run_and_report_accuracy_beside_fp32(exporte
 
 
 def test_export_refuses_a_variant_that_loses_accuracy(tiny_checkpoint, tmp_path, monkeypatch):
-    monkeypatch.setattr("cgan_export.exporter._accuracies", lambda models, data_dir: {"fp32": 95.0, "int8": 94.0})
-    with pytest.raises(UserError, match="int8 loses 1.00 points"):
-        export_checkpoint(tiny_checkpoint, tmp_path / "g.onnx", variant="int8", data_dir=tmp_path)
+    monkeypatch.setattr(
+        "cgan_export.exporter._label_accuracies", lambda models, data_dir: {"fp32": 95.0, "int8": 94.0}
+    )
+    with pytest.raises(RuntimeError, match="int8 loses 1.00 points"):
+        export_checkpoint(tiny_checkpoint, tmp_path / "g.onnx", precision="int8", data_dir=tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -128,10 +131,11 @@ def test_export_cli_refuses_an_unwritable_output_before_exporting(run_cli, tiny_
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        (["--opset", "16"], "opset 16 is too old"),
-        (["--precision", "fp8"], "unknown precision 'fp8'"),
-        (["--precision", "fp16", "--quantize", "int8"], "choose one variant"),
-        (["--quantize", "int8"], "needs --data-dir"),
+        (["--opset", "16"], "opset 16 is not supported"),
+        (["--opset", "999"], "opset 999 is not supported"),
+        (["--precision", "fp8"], "unknown precision 'fp8' (choose from fp32, fp16, int8)"),
+        (["--precision", "int8"], "needs --data-dir"),
+        (["--quantize", "int8"], "No such option"),
     ],
 )
 def test_export_cli_bad_options_are_usage_errors(run_cli, tiny_checkpoint, tmp_path, args, fragment):
@@ -145,3 +149,37 @@ def test_export_cli_prints_the_verification_summary(run_cli, tiny_checkpoint, tm
     out = result.stdout.decode()
     assert "wrote" in out and "max |onnxruntime - torch|" in out and "nodes" in out and "MB" in out
     assert (tmp_path / "g.onnx").is_file()
+
+
+def test_export_cli_refuses_a_checkpoint_whose_weights_miss_keys_in_one_line(run_cli, tiny_checkpoint, tmp_path):
+    ckpt = load_checkpoint(tiny_checkpoint)
+    weights = dict(ckpt["generator_ema"] or ckpt["generator"])
+    weights.pop(next(iter(weights)))
+    save_checkpoint(tmp_path / "best.pt", {**{k: v for k, v in ckpt.items() if k not in ("format", "format_version")},
+                                           "generator": weights, "generator_ema": None})
+    result = run_cli(export_main, "cgan-export", "--ckpt", tmp_path / "best.pt")
+    assert_one_line_error(result, EXIT_RUNTIME, "weights do not match its spec", tmp_path)
+
+
+def test_export_library_raises_ordinary_exceptions(tiny_checkpoint, tmp_path):
+    with pytest.raises(ValueError, match="unknown precision"):
+        export_checkpoint(tiny_checkpoint, tmp_path / "g.onnx", precision="fp8")
+    with pytest.raises(ValueError, match="opset 999 is not supported"):
+        export_checkpoint(tiny_checkpoint, tmp_path / "g.onnx", opset=999)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_reports_the_opset_the_file_declares(tiny_checkpoint, tmp_path):
+    report = export_checkpoint(tiny_checkpoint, tmp_path / "g.onnx", opset=17)
+    assert report.opset == opset_of(onnx.load(tmp_path / "g.onnx")) == 17
+
+
+def test_export_cli_int8_is_one_precision_choice(run_cli, tiny_checkpoint, tmp_path, monkeypatch):
+    monkeypatch.setattr(
+        "cgan_export.exporter._label_accuracies", lambda models, data_dir: {"fp32": 99.0, "int8": 99.1}
+    )
+    result = run_cli(export_main, "cgan-export", "--ckpt", tiny_checkpoint, "-o", tmp_path / "g.onnx",
+                     "--precision", "int8", "--data-dir", tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert "int8" in result.stdout.decode() and "label accuracy: fp32 99.00%, int8 99.10%" in result.stdout.decode()
+    assert Generator(tmp_path / "g.onnx", provider="cpu").metadata[KEY_PRECISION] == "int8"

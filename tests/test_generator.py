@@ -7,10 +7,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
+import cgan_runtime
 from cgan_runtime import Generator, ModelSpec
 from cgan_runtime.contract import KEY_FORMAT_VERSION, KEY_SPEC
 from cgan_runtime.images import to_uint8
-from cgan_runtime.inputs import noise_for_labels
+from cgan_runtime.inputs import MAX_THREADS, noise_for_labels
 from cgan_runtime.providers import CPU
 
 from support import TINY_MODEL
@@ -77,8 +78,29 @@ def test_generate_with_given_noise_matches_the_seeded_rule(generator):
     noise = noise_for_labels(labels, generator.nz, seed=9)
     np.testing.assert_array_equal(generator.generate(labels, noise=noise), generator.generate(labels, seed=9))
     np.testing.assert_array_equal(
-        generator.generate_raw(labels, noise.astype(np.float64)), generator.generate_raw(labels, seed=9)
+        generator.generate_raw(labels, noise=noise.astype(np.float64)), generator.generate_raw(labels, seed=9)
     )
+
+
+def test_generate_and_generate_raw_take_labels_then_seed_in_the_same_order(generator):
+    raw = generator.generate_raw([4, 2], 5)
+    np.testing.assert_array_equal(to_uint8(raw, generator.spec.output_range), generator.generate([4, 2], 5))
+
+
+def test_the_seed_a_call_would_draw_can_be_drawn_first_with_new_seed(generator):
+    seed = cgan_runtime.new_seed()
+    assert 0 <= seed < 2**53
+    np.testing.assert_array_equal(generator.generate([3], seed), generator.generate([3], seed=seed))
+
+
+def test_generate_takes_class_names_as_labels(generator):
+    np.testing.assert_array_equal(generator.generate(["7", "2"], seed=1), generator.generate([7, 2], seed=1))
+
+
+@pytest.mark.parametrize("seed", [-1, 2**53, 1.5, "3"])
+def test_generate_refuses_seeds_outside_64_bits(generator, seed):
+    with pytest.raises(ValueError, match="seed must be an integer"):
+        generator.generate([1], seed=seed)
 
 
 def test_generate_refuses_seed_and_noise_together(generator):
@@ -92,7 +114,9 @@ def test_generate_refuses_seed_and_noise_together(generator):
         (10, r"label 10 is out of range: expected an integer in \[0, 10\)"),
         ([1, -1], r"label -1 is out of range"),
         (1.5, r"integers in \[0, 10\), got 1.5"),
-        (["1"], r"integers in \[0, 10\), got '1'"),
+        (["one"], r"unknown class 'one': the classes are 0, 1, 2"),
+        ({1: 2}, "not a dict"),
+        ({1, 2}, "not a set"),
         (True, "got True"),
         ([], "at least one label"),
     ],
@@ -108,6 +132,8 @@ def test_generate_refuses_bad_labels_saying_what_it_expected(generator, labels, 
         (np.zeros((1, 7), np.float32), r"shape \(1, 8\) for 1 labels, got \(1, 7\)"),
         (np.zeros((2, 8), np.float32), r"shape \(1, 8\) for 1 labels, got \(2, 8\)"),
         (np.zeros((1, 8), np.int32), "got dtype int32"),
+        (np.full((1, 8), np.nan, np.float32), "noise must be finite"),
+        (np.full((1, 8), np.inf), "noise must be finite"),
     ],
 )
 def test_generate_refuses_noise_of_the_wrong_shape_or_dtype(generator, noise, message):
@@ -121,9 +147,9 @@ def test_generate_refuses_a_batch_size_below_one(generator, batch_size):
         generator.generate([1], seed=0, batch_size=batch_size)
 
 
-@pytest.mark.parametrize("threads", [0, -1, 1.5, True])
-def test_generator_refuses_thread_counts_below_one(threads):
-    with pytest.raises(ValueError, match="threads must be an integer >= 1"):
+@pytest.mark.parametrize("threads", [0, -1, 1.5, True, MAX_THREADS + 1, 2**31, 100_000])
+def test_generator_refuses_thread_counts_below_one_or_above_four_per_core(threads):
+    with pytest.raises(ValueError, match=r"threads must be an integer in \[1, \d+\] \(4 x the \d+ cores\)"):
         Generator(TINY_MODEL, provider="cpu", threads=threads)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -47,6 +48,12 @@ def test_generator_refuses_a_truncated_model(tmp_path):
         ("no_metadata.onnx", "metadata has no 'cgan.format_version'"),
         ("future_format.onnx", r"format version 3 is not supported \(this runtime reads versions 1, 2\)"),
         ("v2_without_weights.onnx", "format version 2 needs an optional input 'label_weights'"),
+        ("nz_float.onnx", r"spec nz must be an integer, got 8\.0"),
+        ("huge_nz.onnx", r"spec nz 1000000000000 is larger than the 65536 a generator may have"),
+        ("dynamic_nz_mismatch.onnx", r"running it for labels \[0, 9\] \(10 classes per the spec\) failed: "),
+        ("fewer_classes.onnx", r"running it for labels \[0, 9\] \(10 classes per the spec\) failed: "),
+        # Its signature leaves C, H, W unnamed; onnxruntime infers them from the graph.
+        ("image_mismatch.onnx", r"output 'image' has dims \[1, 5, 5\] after N, but the metadata spec says \[1, 4, 4\]"),
     ],
 )
 def test_generator_refuses_a_model_that_breaks_the_contract(fixture, message):
@@ -96,3 +103,16 @@ def test_default_model_malformed_manifest_is_reported(assets_dir, manifest):
     (assets_dir / default_model.MANIFEST).write_text(manifest)
     with pytest.raises(ValueError, match=r"default_model\.json is malformed"):
         default_model_path()
+
+
+@pytest.mark.parametrize("fixture", sorted(path.name for path in BAD_MODELS.glob("*.onnx")))
+def test_every_broken_fixture_is_refused_in_one_line(fixture):
+    with pytest.raises(ValueError) as caught:
+        Generator(BAD_MODELS / fixture)
+    assert "\n" not in str(caught.value)
+
+
+def test_without_onnxruntime_loading_names_the_extra_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # what `import onnxruntime` sees when it is absent
+    with pytest.raises(ModuleNotFoundError, match=r"onnxruntime is not installed: pip install 'cgan-edge\[cpu\]'"):
+        Generator(TINY_MODEL)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cgan_runtime.inputs import as_labels, as_noise, check_int, noise_for_labels
+from cgan_runtime.inputs import MAX_THREADS, as_labels, as_noise, check_int, check_seed, check_threads, noise_for_labels
 
 
 @pytest.mark.parametrize(
@@ -41,6 +41,24 @@ def test_as_labels_refuses_labels_outside_the_classes(labels):
         as_labels(labels, num_classes=10)
 
 
+@pytest.mark.parametrize("labels", [{1: "a", 2: "b"}, {1, 2}, frozenset({3})])
+def test_as_labels_refuses_dicts_and_sets_which_have_no_order(labels):
+    with pytest.raises(ValueError, match=r"labels must be an int, a sequence or a 1-D array, not a (dict|set|frozenset)"):
+        as_labels(labels, num_classes=10)
+
+
+def test_as_labels_takes_class_names_when_given_them():
+    names = ("red", "green", "blue")
+    assert as_labels(["blue", 0, "green"], 3, names).tolist() == [2, 0, 1]
+    assert as_labels("red", 3, names).tolist() == [0]
+    assert as_labels(np.array(["green", "blue"]), 3, names).tolist() == [1, 2]
+
+
+def test_as_labels_names_the_classes_when_a_name_is_unknown():
+    with pytest.raises(ValueError, match="unknown class 'purple': the classes are red, green, blue"):
+        as_labels(["purple"], 3, ("red", "green", "blue"))
+
+
 def test_as_labels_refuses_an_empty_request():
     with pytest.raises(ValueError, match="at least one label"):
         as_labels([], num_classes=10)
@@ -68,6 +86,14 @@ def test_as_noise_says_what_shape_and_dtype_it_expected(noise, message):
         as_noise(noise, count=2, nz=3)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 1e39])
+def test_as_noise_refuses_nan_and_infinity_including_float64_overflowing_float32(bad):
+    noise = np.zeros((2, 3))
+    noise[1, 2] = bad
+    with pytest.raises(ValueError, match="noise must be finite"):
+        as_noise(noise, count=2, nz=3)
+
+
 def test_noise_for_labels_gives_the_jth_occurrence_of_a_label_row_j_of_its_stream():
     noise = noise_for_labels(np.array([3, 5, 3]), nz=4, seed=11)
     stream_3 = np.random.default_rng([11, 3]).standard_normal((2, 4), dtype=np.float32)
@@ -92,3 +118,22 @@ def test_check_int_names_the_argument_and_its_minimum():
     assert check_int("threads", np.int64(2), minimum=1) == 2
     with pytest.raises(ValueError, match="threads must be an integer >= 1, got 0"):
         check_int("threads", 0, minimum=1)
+
+
+@pytest.mark.parametrize("seed", [0, 2**53 - 1, np.uint64(2**53 - 1)])
+def test_check_seed_accepts_64_bit_seeds(seed):
+    assert check_seed(seed) == int(seed)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**53, 2**64, 2**200, 1.0, True, "3", None])
+def test_check_seed_refuses_anything_else(seed):
+    with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 9007199254740991\]"):
+        check_seed(seed)
+
+
+@pytest.mark.parametrize("threads", [0, MAX_THREADS + 1, 2**31, 100_000, 1.0, False])
+def test_check_threads_caps_threads_at_four_per_core(threads):
+    with pytest.raises(ValueError, match=rf"threads must be an integer in \[1, {MAX_THREADS}\] \(4 x the \d+ cores\)"):
+        check_threads(threads)
+    assert check_threads(MAX_THREADS) == MAX_THREADS
+

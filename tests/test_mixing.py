@@ -96,9 +96,9 @@ def test_mixing_a_version_1_file_fails_with_one_line_that_says_to_re_export(gene
     "weights, message",
     [
         ({3: -0.2, 8: 1.2}, "must be >= 0, got -0.2 for class 3"),
-        ({3: 0.5, 10: 0.5}, "class 10 does not exist: this model has classes 0 to 9"),
-        ({-1: 1.0}, "class -1 does not exist"),
-        ({"three": 1.0}, "class 'three' does not exist"),
+        ({3: 0.5, 10: 0.5}, r"label 10 is out of range: expected an integer in \[0, 10\)"),
+        ({-1: 1.0}, "label -1 is out of range"),
+        ({"three": 1.0}, r"labels must be integers in \[0, 10\), got 'three'"),
         ({3: float("nan"), 8: 1.0}, "must be finite numbers"),
         ({3: float("inf")}, "must be finite numbers"),
         ({3: 0.7, 8: 0.2}, "must sum to 1 per image, got 0.9"),
@@ -167,7 +167,7 @@ def test_morph_and_walk_need_at_least_two_frames(mixer, frames):
 
 
 def test_morph_refuses_a_class_that_does_not_exist(mixer):
-    with pytest.raises(ValueError, match="class 12 does not exist"):
+    with pytest.raises(ValueError, match="label 12 is out of range"):
         morph(mixer, 3, 12, 4, seed=0)
 
 

@@ -36,9 +36,9 @@ def exported(tiny_checkpoint, tmp_path_factory):
     graph = export_onnx(*_inference(tiny_checkpoint), exporter.DEFAULT_OPSET)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(exporter, "export_onnx", lambda *args: (_copy(graph[0]), graph[1]))
-        patch.setattr(exporter, "_accuracies", lambda models, data_dir: dict.fromkeys(models, 100.0))
+        patch.setattr(exporter, "_label_accuracies", lambda models, data_dir: dict.fromkeys(models, 100.0))
         for variant in VARIANTS:
-            exporter.export_checkpoint(tiny_checkpoint, folder / f"g.{variant}.onnx", variant=variant, data_dir=folder)
+            exporter.export_checkpoint(tiny_checkpoint, folder / f"g.{variant}.onnx", precision=variant, data_dir=folder)
     return folder, graph[0]
 
 
@@ -77,11 +77,12 @@ def test_the_int8_file_keeps_its_class_tables_in_float(exported):
     assert mixing and all(tables[node.input[1]] == onnx.TensorProto.FLOAT for node in mixing)
 
 
-@pytest.mark.parametrize("rewrite", [fp16_weights, int8_weights])
-def test_variant_rewrites_of_a_file_that_takes_class_weights_keep_one_hot_exact(exported, tmp_path, rewrite):
+@pytest.mark.parametrize("variant", ["fp16", "int8"])
+def test_variant_rewrites_of_a_file_that_takes_class_weights_keep_one_hot_exact(exported, tiny_checkpoint, tmp_path, variant):
     """bench/ derives fp16 and int8 from the exported fp32 file, which already takes class weights."""
     path = tmp_path / "variant.onnx"
-    onnx.save(rewrite(onnx.load(exported[0] / "g.fp32.onnx")), path)
+    fp32 = onnx.load(exported[0] / "g.fp32.onnx")
+    onnx.save(fp16_weights(fp32) if variant == "fp16" else int8_weights(fp32, _inference(tiny_checkpoint)[1]), path)
     assert Generator(path, provider="cpu").can_mix
     assert one_hot_difference(path) <= 1e-6
 
@@ -92,6 +93,19 @@ def test_fp16_keeps_the_class_weights_input_float32_however_many_classes():
     weights = next(init for init in model.graph.initializer if init.name == INPUT_LABEL_WEIGHTS)
     assert weights.data_type == onnx.TensorProto.FLOAT
     assert INPUT_LABEL_WEIGHTS in {value.name for value in model.graph.input}
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_a_conv_generator_mixes_through_every_conditional_batchnorm(tmp_path, monkeypatch, precision):
+    """The label enters each cBN block through two tables (scale, shift); every lookup takes the weights."""
+    from test_export_conv import conv_checkpoint
+
+    monkeypatch.setattr(exporter, "_label_accuracies", lambda models, data_dir: dict.fromkeys(models, 100.0))
+    path = tmp_path / "conv.onnx"
+    exporter.export_checkpoint(conv_checkpoint(tmp_path / "conv.pt"), path, precision=precision, data_dir=tmp_path)
+    mixing = [n for n in onnx.load(path).graph.node if n.op_type == "MatMul" and INPUT_LABEL_WEIGHTS in n.input]
+    assert len(mixing) >= 4  # two blocks at 28x28, two tables each
+    assert one_hot_difference(path) <= 1e-6
 
 
 @pytest.fixture
@@ -142,7 +156,7 @@ def test_upgrade_refuses_what_it_cannot_upgrade_with_one_line(run_cli, exported,
 
 def test_upgrade_takes_no_export_options(run_cli, version_1_file):
     result = run_cli(export_main, "cgan-export", "--upgrade", version_1_file, "--precision", "fp16")
-    assert result.exit_code == EXIT_USAGE and "--upgrade keeps the file's graph and variant" in result.stderr
+    assert result.exit_code == EXIT_USAGE and "--upgrade keeps the file's graph and precision" in result.stderr
     assert not Generator(version_1_file, provider="cpu").can_mix
 
 

@@ -63,3 +63,55 @@ def test_cuda_fails_when_the_session_falls_back_to_cpu(fake_providers):
 def test_unknown_provider_is_refused_listing_the_valid_ones():
     with pytest.raises(ValueError, match="unknown provider 'gpu': expected one of auto, cpu, cuda"):
         Generator(TINY_MODEL, provider="gpu")
+
+
+def test_loading_silences_onnxruntimes_own_logger(monkeypatch):
+    import onnxruntime
+
+    levels = []
+    monkeypatch.setattr(onnxruntime, "set_default_logger_severity", levels.append)
+    Generator(TINY_MODEL, provider="cpu")
+    assert levels == [3]  # errors only: fallbacks are the package's one line
+
+
+def test_cuda_libraries_of_the_gpu_extra_are_preloaded_quietly_only_when_cuda_is_asked_for(
+    fake_providers, monkeypatch, capsys
+):
+    import onnxruntime
+
+    calls = []
+
+    def preload() -> None:  # onnxruntime's prints its failures on stdout
+        print("Failed to load libcudnn.so.9: cannot open shared object file")
+        calls.append("preload")
+
+    monkeypatch.setattr(onnxruntime, "preload_dlls", preload, raising=False)
+    fake_providers(available=[CUDA, CPU], in_use=[CUDA, CPU])
+    Generator(TINY_MODEL, provider="cpu")
+    assert calls == []
+    Generator(TINY_MODEL, provider="auto")
+    assert calls == ["preload"]
+    assert capsys.readouterr().out == ""  # stdout may be carrying a PNG
+
+
+def test_a_cuda_fallback_names_the_missing_library(fake_providers, monkeypatch):
+    import ctypes
+
+    def missing(path):
+        raise OSError("libcublasLt.so.12: cannot open shared object file: No such file or directory")
+
+    monkeypatch.setattr(ctypes, "CDLL", missing)
+    monkeypatch.setattr("pathlib.Path.glob", lambda self, pattern: iter([self / "libonnxruntime_providers_cuda.so"]))
+    fake_providers(available=[CUDA, CPU], in_use=[CPU])
+    with pytest.raises(RuntimeError, match=r"running on CPUExecutionProvider \(libcublasLt\.so\.12 is missing: pip install"):
+        Generator(TINY_MODEL, provider="cuda")
+
+
+def test_a_cuda_fallback_with_loadable_libraries_blames_the_gpu_or_driver(fake_providers, monkeypatch):
+    import ctypes
+
+    monkeypatch.setattr(ctypes, "CDLL", lambda path: None)
+    monkeypatch.setattr("pathlib.Path.glob", lambda self, pattern: iter([self / "libonnxruntime_providers_cuda.so"]))
+    fake_providers(available=[CUDA, CPU], in_use=[CPU])
+    with pytest.warns(RuntimeWarning, match=r"\(its libraries load, so no usable GPU or driver was found\)"):
+        Generator(TINY_MODEL, provider="auto")

@@ -51,3 +51,10 @@ def test_installed_console_script_writes_a_png(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stderr == "cgan-gen: wrote four.png (seed 1, CPUExecutionProvider)\n"
     assert (tmp_path / "four.png").read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_the_console_entry_and_error_modules_load_without_numpy(tmp_path):
+    # What runs before the interrupt handlers are in place must be light: see cgan_runtime.entry.
+    code = "import sys, cgan_runtime.entry, cgan_runtime.errors; print(sorted({'numpy', 'typer'} & set(sys.modules)))"
+    result = run_python(code, tmp_path)
+    assert result.stdout.strip() == "[]", result.stderr

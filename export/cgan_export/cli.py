@@ -1,4 +1,8 @@
-"""`cgan-export --ckpt best.pt`: parse, call the exporter, print its summary."""
+"""`cgan-export --ckpt best.pt`: parse, call the exporter, print its summary.
+
+The exporter raises ordinary exceptions; this is where they become one line
+and an exit code: a bad option is a usage error (2), anything after is 1.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,9 @@ from typing import Optional
 
 import typer
 
-from cgan_runtime.contract import DEFAULT_OPSET
-from cgan_runtime.errors import EXIT_USAGE, UserError, run_app
+from cgan_runtime.contract import DEFAULT_OPSET, MIN_OPSET
+from cgan_runtime.errors import EXIT_RUNTIME, EXIT_USAGE, UserError, run_app
+from cgan_runtime.files import check_writable
 
 app = typer.Typer(add_completion=False, help="Export a training checkpoint to a verified ONNX generator.")
 
@@ -20,10 +25,14 @@ def export(
         None, "--upgrade", metavar="FILE.onnx",
         help="Instead of --ckpt: give an exported format-version-1 file class weights (in place unless -o).",
     ),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="[default: next to the checkpoint]"),
-    opset: int = typer.Option(DEFAULT_OPSET, help="ONNX opset (>= 17)."),
-    precision: str = typer.Option("fp32", help="fp32, or fp16 (half-size weights)."),
-    quantize: str = typer.Option("none", help="none, or int8 (dynamic quantization)."),
+    output: Optional[Path] = typer.Option(
+        None, "--output", "-o", help="Where to write the .onnx file (default: next to the checkpoint)."
+    ),
+    opset: int = typer.Option(DEFAULT_OPSET, help=f"ONNX opset ({MIN_OPSET} or newer)."),
+    precision: str = typer.Option(
+        "fp32", help="fp32; fp16 (half-size weights, fp32 compute); int8 (quantized, faster). "
+        "fp16 and int8 need --data-dir for their accuracy check."
+    ),
     data_dir: Optional[Path] = typer.Option(None, help="MNIST folder, to check the label accuracy of fp16/int8."),
 ) -> None:
     """Export the generator, verify it against torch, and write one self-describing .onnx file."""
@@ -36,30 +45,40 @@ def export(
     if (ckpt is None) == (upgrade is None):
         raise UserError("pass one of --ckpt CHECKPOINT (export) or --upgrade FILE.onnx (add class weights)", EXIT_USAGE)
     if upgrade is not None:
-        if (opset, precision, quantize, data_dir) != (DEFAULT_OPSET, "fp32", "none", None):
-            raise UserError("--upgrade keeps the file's graph and variant: it takes only -o", EXIT_USAGE)
+        if (opset, precision, data_dir) != (DEFAULT_OPSET, "fp32", None):
+            raise UserError("--upgrade keeps the file's graph and precision: it takes only -o", EXIT_USAGE)
         _upgrade(upgrade, output)
         return
-    from .exporter import export_checkpoint
+    from .exporter import check_options, default_output, export_checkpoint
 
-    if precision not in ("fp32", "fp16"):
-        raise UserError(f"unknown precision '{precision}' (choose from fp32, fp16)", EXIT_USAGE)
-    if quantize not in ("none", "int8"):
-        raise UserError(f"unknown quantization '{quantize}' (choose from none, int8)", EXIT_USAGE)
-    if precision == "fp16" and quantize == "int8":
-        raise UserError("choose one variant: --precision fp16 or --quantize int8", EXIT_USAGE)
-    variant = "int8" if quantize == "int8" else precision
-    report = export_checkpoint(ckpt, output, opset=opset, variant=variant, data_dir=data_dir)
+    try:
+        check_options(precision, opset, data_dir)
+    except ValueError as exc:
+        raise UserError(str(exc), EXIT_USAGE) from None
+    out = output or default_output(ckpt, precision)
+    check_writable(out)  # before minutes of work, not after
+    try:
+        report = export_checkpoint(ckpt, out, opset=opset, precision=precision, data_dir=data_dir)
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise UserError(f"{where}{exc.strerror or exc}", EXIT_RUNTIME) from None
+    except (ValueError, RuntimeError) as exc:
+        raise UserError(str(exc), EXIT_RUNTIME) from None
     print(report.summary())
 
 
 def _upgrade(source: Path, output: Optional[Path]) -> None:
     from .mixing import upgrade_onnx
 
+    out = output or source
+    check_writable(out)
     try:
-        report = upgrade_onnx(source, output)
-    except (OSError, ValueError) as exc:
-        raise UserError(str(exc)) from None
+        report = upgrade_onnx(source, out)
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise UserError(f"{where}{exc.strerror or exc}", EXIT_RUNTIME) from None
+    except ValueError as exc:
+        raise UserError(str(exc), EXIT_RUNTIME) from None
     print(report.summary())
 
 

@@ -3,6 +3,11 @@
 Nothing is written until the file has passed onnx's full checker, loaded in
 the runtime's own `Generator` (which checks the contract), and matched torch
 on fresh noise for every label at several batch sizes.
+
+Library code: every failure is an ordinary exception (ValueError for a bad
+option or a checkpoint that does not hold together, FileNotFoundError,
+OSError, RuntimeError for a graph that fails its checks); `cgan-export` maps
+them to one line and an exit code.
 """
 
 from __future__ import annotations
@@ -17,29 +22,29 @@ import torch
 
 import cgan_runtime
 from cgan_runtime.contract import DEFAULT_OPSET, MIN_OPSET, Provenance, to_metadata
-from cgan_runtime.errors import EXIT_USAGE, UserError
-from cgan_runtime.files import check_writable, write_output
+from cgan_runtime.files import atomic_write_bytes
 from cgan_train.checkpoint import file_sha256, inference_generator, load_checkpoint
 
-from .graph import export_onnx, fp16_weights, int8_weights, set_metadata
+from .graph import MAX_OPSET, export_onnx, fp16_weights, int8_weights, opset_of, set_metadata
 from .mixing import ONE_HOT_TOLERANCE, add_class_weights, one_hot_difference
 
-VARIANTS = ("fp32", "fp16", "int8")
+PRECISIONS = ("fp32", "fp16", "int8")
 PARITY_BATCHES = (1, 7, 256)
 FP32_TOLERANCE = 1e-5
 MAX_ACCURACY_LOSS = 0.5  # percentage points a smaller variant may lose against fp32
+ACCURACY_PER_LABEL = 1000  # samples per label behind the accuracy guard
 
 
 @dataclass
 class ExportReport:
     path: str
-    variant: str
+    precision: str
     size_bytes: int
-    opset: int
+    opset: int  # read back from the written graph, never the request
     nodes_before: int
     nodes_after: int
     max_abs_diff: dict[int, float] = field(default_factory=dict)  # batch size -> vs torch
-    label_accuracy: dict[str, float] = field(default_factory=dict)  # variant -> percent
+    label_accuracy: dict[str, float] = field(default_factory=dict)  # precision -> percent
     one_hot_max_abs_diff: float = 0.0  # one-hot class weights vs integer labels
 
     def to_dict(self) -> dict:
@@ -48,7 +53,7 @@ class ExportReport:
     def summary(self) -> str:
         diffs = ", ".join(f"N={n}: {d:.2e}" for n, d in self.max_abs_diff.items())
         lines = [
-            f"wrote {self.path} ({self.variant}, opset {self.opset}, {self.size_bytes / 1e6:.2f} MB)",
+            f"wrote {self.path} ({self.precision}, opset {self.opset}, {self.size_bytes / 1e6:.2f} MB)",
             f"  graph: {self.nodes_before} nodes -> {self.nodes_after} after folding",
             f"  max |onnxruntime - torch|: {diffs}",
             f"  max |one-hot class weights - integer labels|: {self.one_hot_max_abs_diff:.2e}",
@@ -59,49 +64,62 @@ class ExportReport:
         return "\n".join(lines)
 
 
-def default_output(ckpt: Path, variant: str) -> Path:
-    suffix = ".onnx" if variant == "fp32" else f".{variant}.onnx"
+def default_output(ckpt: Path, precision: str) -> Path:
+    suffix = ".onnx" if precision == "fp32" else f".{precision}.onnx"
     return ckpt.with_suffix(suffix)
+
+
+def check_options(precision: str, opset: int, data_dir: Path | None) -> None:
+    """ValueError for an option the export cannot honour, before any work is done."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision '{precision}' (choose from {', '.join(PRECISIONS)})")
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise ValueError(f"opset {opset} is not supported: choose {MIN_OPSET} to {MAX_OPSET}")
+    if precision != "fp32" and data_dir is None:
+        raise ValueError(f"checking the {precision} file's label accuracy needs --data-dir (MNIST)")
 
 
 def export_checkpoint(
     ckpt_path: Path,
     out_path: Path | None = None,
     opset: int = DEFAULT_OPSET,
-    variant: str = "fp32",
+    precision: str = "fp32",
     data_dir: Path | None = None,
 ) -> ExportReport:
     """Export, verify and write; `data_dir` (MNIST) is needed to check fp16/int8 accuracy."""
-    if variant not in VARIANTS:
-        raise UserError(f"unknown variant '{variant}' (choose from {', '.join(VARIANTS)})", EXIT_USAGE)
-    if opset < MIN_OPSET:
-        raise UserError(f"opset {opset} is too old: the contract needs >= {MIN_OPSET}", EXIT_USAGE)
-    if variant != "fp32" and data_dir is None:
-        raise UserError(f"checking the {variant} variant's accuracy needs --data-dir (MNIST)", EXIT_USAGE)
-    out_path = out_path or default_output(ckpt_path, variant)
-    check_writable(out_path)  # before minutes of work, not after
+    check_options(precision, opset, data_dir)
+    out_path = out_path or default_output(ckpt_path, precision)
 
     ckpt = load_checkpoint(ckpt_path)
-    generator, spec = inference_generator(ckpt)
+    generator, spec = _generator(ckpt, ckpt_path)
     fp32, nodes_before = export_onnx(generator, spec, opset)
+    written_opset = opset_of(fp32)
+    if written_opset != opset:
+        raise RuntimeError(f"the exporter wrote opset {written_opset}, not the {opset} asked for; "
+                           f"use --opset {written_opset}")
     provenance = Provenance(
         training_steps=int(ckpt["step"]),
         source_sha256=file_sha256(ckpt_path),
         package_version=cgan_runtime.__version__,
-        precision=variant,
+        precision=precision,
     )
     set_metadata(fp32, to_metadata(spec, provenance))
-    model = {"fp32": lambda m: m, "fp16": fp16_weights, "int8": int8_weights}[variant](fp32)
+    if precision == "fp32":
+        model = fp32
+    elif precision == "fp16":
+        model = fp16_weights(fp32)
+    else:
+        model = int8_weights(fp32, spec)
     # Last, so the quantizer never sees the weights' MatMuls and the class tables stay exact.
     model = add_class_weights(model)
     try:
         onnx.checker.check_model(model, full_check=True)
     except onnx.checker.ValidationError as exc:
-        raise UserError(f"exported graph failed onnx's checker: {str(exc).splitlines()[0]}") from None
+        raise RuntimeError(f"exported graph failed onnx's checker: {str(exc).splitlines()[0]}") from None
     data = model.SerializeToString()
 
     report = ExportReport(
-        path=str(out_path), variant=variant, size_bytes=len(data), opset=opset,
+        path=str(out_path), precision=precision, size_bytes=len(data), opset=opset_of(model),
         nodes_before=nodes_before, nodes_after=len(fp32.graph.node),
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -110,26 +128,38 @@ def export_checkpoint(
         report.max_abs_diff = _parity(generator, candidate, spec.nz, spec.num_classes)
         report.one_hot_max_abs_diff = one_hot_difference(candidate)
         if report.one_hot_max_abs_diff > ONE_HOT_TOLERANCE:
-            raise UserError(
+            raise RuntimeError(
                 f"one-hot class weights differ from integer labels by {report.one_hot_max_abs_diff:.2e} "
                 f"(> {ONE_HOT_TOLERANCE:g}); not written"
             )
-        if variant == "fp32":
+        if precision == "fp32":
             worst = max(report.max_abs_diff.values())
             if worst > FP32_TOLERANCE:
-                raise UserError(f"onnxruntime differs from torch by {worst:.2e} (> {FP32_TOLERANCE:g}); not written")
+                raise RuntimeError(f"onnxruntime differs from torch by {worst:.2e} (> {FP32_TOLERANCE:g}); not written")
         else:
             reference = Path(tmp) / "fp32.onnx"
             reference.write_bytes(add_class_weights(fp32).SerializeToString())  # the contract its metadata claims
-            report.label_accuracy = _accuracies({"fp32": reference, variant: candidate}, data_dir)
-            loss = report.label_accuracy["fp32"] - report.label_accuracy[variant]
+            report.label_accuracy = _label_accuracies({"fp32": reference, precision: candidate}, data_dir)
+            loss = report.label_accuracy["fp32"] - report.label_accuracy[precision]
             if loss > MAX_ACCURACY_LOSS:
-                raise UserError(
-                    f"{variant} loses {loss:.2f} points of label accuracy against fp32 "
+                raise RuntimeError(
+                    f"{precision} loses {loss:.2f} points of label accuracy against fp32 "
                     f"(limit {MAX_ACCURACY_LOSS}); not written"
                 )
-    write_output(out_path, data)
+    atomic_write_bytes(out_path, data)
     return report
+
+
+def _generator(ckpt: dict, path: Path) -> tuple[torch.nn.Module, object]:
+    """The checkpoint's inference generator; a checkpoint whose parts disagree is one ValueError line."""
+    try:
+        return inference_generator(ckpt)
+    except KeyError as exc:
+        raise ValueError(f"{path} lacks {exc} (an incomplete checkpoint)") from None
+    except (RuntimeError, TypeError, ValueError) as exc:
+        # load_state_dict lists every missing or misshapen tensor over many lines.
+        detail = " ".join(str(exc).split())
+        raise ValueError(f"{path}: its weights do not match its spec: {detail[:240]}") from None
 
 
 def _parity(generator: torch.nn.Module, onnx_path: Path, nz: int, num_classes: int) -> dict[int, float]:
@@ -143,19 +173,23 @@ def _parity(generator: torch.nn.Module, onnx_path: Path, nz: int, num_classes: i
         labels = torch.arange(n) % num_classes
         with torch.no_grad():
             expected = generator(noise, labels).numpy()
-        got = runtime.generate_raw(labels.numpy(), noise.numpy(), batch_size=n)
+        got = runtime.generate_raw(labels.numpy(), noise=noise.numpy(), batch_size=n)
         diffs[n] = float(np.abs(got - expected).max())
     return diffs
 
 
-def _accuracies(models: dict[str, Path], data_dir: Path) -> dict[str, float]:
-    """cgan-eval's label accuracy (1,000 samples per label, same noise) for each file."""
-    from cgan_train.evaluation import Evaluator
+def _label_accuracies(models: dict[str, Path], data_dir: Path) -> dict[str, float]:
+    """Label accuracy in percent of each file, on the same noise, under the cached evaluation
+    classifier: no FID, no floors, no Parzen; the guard needs one number per file."""
+    from cgan_train.classifier import load_or_train_classifier
+    from cgan_train.evaluation import balanced_labels, generate
     from cgan_train.samplers import onnx_sampler
 
-    evaluator = Evaluator(data_dir, device="cpu")
+    classifier = load_or_train_classifier(data_dir)
+    labels = balanced_labels(ACCURACY_PER_LABEL, classifier.head.out_features)
     result = {}
     for name, path in models.items():
         sample, nz = onnx_sampler(path, torch.device("cpu"))
-        result[name] = 100 * evaluator.full(sample, nz, parzen=False).label_accuracy
+        logits, _ = classifier.embed(generate(sample, nz, labels, seed=0))
+        result[name] = 100 * (logits.argmax(1) == labels).float().mean().item()
     return result

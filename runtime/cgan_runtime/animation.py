@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from .inputs import check_int
-from .mixing import morph_noise, morph_weights, walk_noise
+from .mixing import class_index, morph_noise, morph_weights, walk_noise
 
 if TYPE_CHECKING:
     from .generator import Generator
@@ -27,22 +27,25 @@ DEFAULT_FPS = 12
 MAX_FPS = 50  # GIF stores delays in hundredths of a second; browsers slow anything faster
 
 
-def morph(generator: Generator, start: int, end: int, frames: int, seed: int) -> np.ndarray:
+def morph(generator: Generator, start: int | str, end: int | str, frames: int, seed: int) -> np.ndarray:
     """uint8 frames [frames, H, W(, C)]: class weights from pure `start` to pure `end`, one noise.
 
-    The first frame is exactly `generator.generate([start], seed)[0]`.
-    ValueError for a file that cannot mix, an unknown class or frames < 2.
+    Classes are indices or, as str, names. The first frame is exactly
+    `generator.generate([start], seed)[0]`. ValueError for a file that
+    cannot mix, an unknown class or frames < 2.
     """
+    start, end = (class_index(cls, generator.num_classes, generator.class_names) for cls in (start, end))
     weights = morph_weights(start, end, frames, generator.num_classes)
     return generator.generate_mixed(weights, noise=morph_noise(start, generator.nz, frames, seed))
 
 
-def walk(generator: Generator, label: int, frames: int, seed: int) -> np.ndarray:
-    """uint8 frames [frames, H, W(, C)]: one label, noise once round a great circle.
+def walk(generator: Generator, label: int | str, frames: int, seed: int) -> np.ndarray:
+    """uint8 frames [frames, H, W(, C)]: one label (index or name), noise once round a great circle.
 
     Needs no class weights, so version-1 files walk too. The first frame is
     exactly `generator.generate([label], seed)[0]`.
     """
+    label = class_index(label, generator.num_classes, generator.class_names)
     noise = walk_noise(label, generator.nz, frames, seed)
     return generator.generate(np.full(frames, label, dtype=np.int64), noise=noise)
 

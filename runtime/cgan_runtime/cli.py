@@ -1,34 +1,42 @@
-"""`cgan-gen`: write digit PNGs drawn by a cgan-edge generator.
+"""`cgan-gen`: write images drawn by a cgan-edge generator.
 
-Thin on purpose: parse, check what can be checked before the model loads,
-then let `Generator` and `images` do the work. Every file is encoded before
-the first is written, and each is written atomically.
+Thin on purpose: parse, check what can be checked before the model loads
+(labels, seed, threads, the output's format and folder, what the request
+will cost), then let `Generator` and `images` do the work. Each file is
+encoded and written in turn, atomically.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import warnings
 from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import numpy as np
 import typer
 
 from .animation import DEFAULT_FPS, DEFAULT_FRAMES, MAX_FPS
+from .budget import check_disk, check_memory, check_picture, request_bytes
+from .contract import KEY_RECIPE
 from .errors import EXIT_USAGE, UserError, run_app
 from .files import check_writable, write_output
 from .generator import Generator
-from .images import encode_png, make_grid, scale
-from .inputs import as_labels, new_seed
+from .images import FORMATS, encode, format_for, make_grid, scale
+from .inputs import as_labels, check_seed, check_threads, new_seed, noise_for_labels
 from .providers import PROVIDERS
 
+T = TypeVar("T")
 PROG = "cgan-gen"
 STDOUT = "-"
+PADDING = 2  # make_grid's, between and around the cells of a grid
+FILE_BATCH = 256  # images generated at a time when each goes to its own file: memory stays flat
 
-app = typer.Typer(add_completion=False, help="Generate handwritten digits with a cgan-edge ONNX generator.")
+app = typer.Typer(add_completion=False, help="Generate images with a cgan-edge ONNX generator.")
 
 
 def _print_version(value: bool) -> None:
@@ -43,12 +51,17 @@ def _print_version(value: bool) -> None:
 def cgan_gen(
     label: Annotated[
         list[str] | None,
-        typer.Option("--label", "-l", metavar="N[,N...]", help="Class to draw; repeat it or comma-separate: 0,7."),
+        typer.Option(
+            "--label",
+            "-l",
+            metavar="LABEL[,LABEL...]",
+            help="Class to draw, by index or name (see --info); repeat it or comma-separate: 0,7.",
+        ),
     ] = None,
     all_labels: Annotated[bool, typer.Option("--all-labels", help="Draw every class the model knows.")] = False,
-    count: Annotated[int, typer.Option("--count", "-n", min=1, help="Images per label.")] = 1,
+    count: Annotated[int, typer.Option("--count", "-n", min=1, metavar="N", help="Images per label.")] = 1,
     seed: Annotated[
-        int | None, typer.Option(min=0, help="Same seed, same digits. Random (and printed) when omitted.")
+        int | None, typer.Option(min=0, metavar="N", help="Same seed, same images. Random (and printed) when omitted.")
     ] = None,
     grid: Annotated[bool, typer.Option("--grid", help="One picture: a row per label, COUNT columns.")] = False,
     scale_factor: Annotated[
@@ -60,17 +73,20 @@ def cgan_gen(
             "--output",
             "-o",
             metavar="PATH",
-            help="PNG to write, '-' for stdout. Several images go to STEM_LABEL_INDEX.png beside it.",
+            help=f"Image to write ({', '.join(FORMATS)}: the suffix picks the format), '-' for PNG on stdout. "
+            "Several images go to STEM_LABEL_INDEX.SUFFIX beside it.",
         ),
     ] = "digits.png",
     model: Annotated[
         Path | None,
         typer.Option(metavar="PATH", help="Generator .onnx file (default: the one shipped with the package)."),
     ] = None,
-    provider: Annotated[str, typer.Option(help=f"Execution provider: {', '.join(PROVIDERS)}.")] = "auto",
-    threads: Annotated[int | None, typer.Option(min=1, help="onnxruntime threads (default: all cores).")] = None,
+    provider: Annotated[str, typer.Option(metavar="NAME", help=f"Execution provider: {', '.join(PROVIDERS)}.")] = "auto",
+    threads: Annotated[
+        int | None, typer.Option(min=1, metavar="N", help="onnxruntime threads, at most 4 per core (default: all cores).")
+    ] = None,
     info: Annotated[
-        bool, typer.Option("--info", help="Print the model's spec, metadata and providers; no images.")
+        bool, typer.Option("--info", help="Print the model's spec, classes, recipe, metadata and providers.")
     ] = False,
     mix: Annotated[
         str | None, typer.Option(metavar="C=W[,C=W...]", help="Draw a mix of classes: 3=0.7,8=0.3 (weights sum to 1).")
@@ -79,7 +95,7 @@ def cgan_gen(
         str | None, typer.Option(metavar="FROM:TO", help="Animate one digit changing class: 3:8 (.gif/.webp, or --grid).")
     ] = None,
     walk: Annotated[
-        int | None, typer.Option(metavar="LABEL", help="Animate one label's handwriting changing (.gif/.webp, or --grid).")
+        str | None, typer.Option(metavar="LABEL", help="Animate one label's handwriting changing (.gif/.webp, or --grid).")
     ] = None,
     frames: Annotated[int | None, typer.Option(metavar="N", help=f"Frames of --morph / --walk (default {DEFAULT_FRAMES}).")] = None,
     fps: Annotated[int | None, typer.Option(metavar="N", help=f"Frames per second of the animation, 1 to {MAX_FPS} (default {DEFAULT_FPS}).")] = None,
@@ -88,7 +104,7 @@ def cgan_gen(
         bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
-    """Draw digits of the given labels and write them as PNG."""
+    """Draw images of the given labels and write them as PNG, JPEG or WebP."""
     if provider not in PROVIDERS:
         raise UserError(f"--provider must be one of {', '.join(PROVIDERS)}, got {provider!r}", EXIT_USAGE)
     if mix is not None or morph is not None or walk is not None:
@@ -105,53 +121,104 @@ def cgan_gen(
     if frames is not None or fps is not None:
         raise UserError("--frames and --fps are for --morph and --walk", EXIT_USAGE)
     tokens = _parse_labels(label or [])
+    if threads is not None:
+        _usage(check_threads, threads, prefix="--")
+    if seed is not None:
+        _usage(check_seed, seed, prefix="--")
+    image_format = "PNG"
     if not info:
         if tokens and all_labels:
             raise UserError("pass --label or --all-labels, not both", EXIT_USAGE)
         if not tokens and not all_labels:
             raise UserError("no label given: pass --label N (repeatable, or 0,7) or --all-labels", EXIT_USAGE)
         _check_destination(output)
+        image_format = _output_format(output)
 
     generator = _load(model, provider, threads)
     if info:
         _print_info(generator)
         return
 
-    try:
-        labels = np.arange(generator.num_classes) if all_labels else as_labels(tokens, generator.num_classes)
-    except ValueError as exc:
-        raise UserError(str(exc), EXIT_USAGE) from None
+    if all_labels:
+        labels = np.arange(generator.num_classes)
+    else:
+        labels = _usage(as_labels, tokens, generator.num_classes, generator.class_names)
     if output == STDOUT and not grid and len(labels) * count > 1:
         raise UserError("-o - writes a single PNG: ask for one image or add --grid", EXIT_USAGE)
+    _check_budget(generator, len(labels), count, grid, scale_factor, image_format, output)
 
     seed = new_seed() if seed is None else seed
     request = np.repeat(labels, count)  # grouped by label, so a grid row is one label
-    images = generator.generate(request, seed)
-    pictures = [make_grid(images, cols=count)] if grid else list(images)
-    pngs = [encode_png(scale(picture, scale_factor)) for picture in pictures]
-
-    written = _write_outputs(output, pngs, request)
+    if grid or len(request) == 1:
+        images = generator.generate(request, seed)
+        picture = make_grid(images, cols=count, padding=PADDING) if grid else images[0]
+        written = _write_one(output, encode(scale(picture, scale_factor), image_format))
+    else:
+        written = _write_many(Path(output), generator, request, seed, scale_factor, image_format)
     _note(f"wrote {written} (seed {seed}, {generator.providers[0]})")
 
 
-def _parse_labels(values: list[str]) -> list[int]:
-    """'--label 0 --label 7,8' -> [0, 7, 8]; the range is checked once the model says how many classes."""
-    labels = []
+def _usage(check: Callable[..., T], *args: Any, prefix: str = "") -> T:
+    """`check(*args)`, its ValueError a usage error (exit 2)."""
+    try:
+        return check(*args)
+    except ValueError as exc:
+        raise UserError(f"{prefix}{exc}", EXIT_USAGE) from None
+
+
+def _parse_labels(values: list[str]) -> list[int | str]:
+    """'--label 0 --label 7,cat' -> [0, 7, 'cat']: integers are indices, anything else a class name.
+
+    Both are checked once the model says which classes it has.
+    """
+    labels: list[int | str] = []
     for token in (token.strip() for value in values for token in value.split(",")):
+        if not token:
+            raise UserError("--label got an empty label (a stray comma?)", EXIT_USAGE)
         try:
             labels.append(int(token))
         except ValueError:
-            raise UserError(f"--label takes integers, got {token!r}", EXIT_USAGE) from None
+            labels.append(token)
     return labels
 
 
 def _check_destination(output: str) -> None:
     """Fail before generating when the output cannot be written at all."""
     if output == STDOUT:
+        if sys.stdout is None:
+            raise UserError("stdout is closed: pass -o FILE")
         if sys.stdout.isatty():
             raise UserError("refusing to write PNG data to a terminal: redirect stdout or pass -o FILE", EXIT_USAGE)
         return
-    check_writable(output)
+    try:
+        check_writable(output)
+    except OSError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _output_format(output: str) -> str:
+    """The format the output's suffix names; PNG for stdout and for devices and FIFOs, which have no suffix to go by."""
+    if output == STDOUT or (os.path.exists(output) and not os.path.isfile(output)):
+        return "PNG"
+    return _usage(format_for, output)
+
+
+def _check_budget(
+    generator: Generator, labels: int, count: int, grid: bool, factor: int, image_format: str, output: str
+) -> None:
+    """Refuse (exit 2), before allocating, a picture too large for its format or a request too large for memory
+    or, when each image gets its own file, for the disk."""
+    channels, height, width = generator.image_shape
+    if grid:
+        height, width = labels * (height + PADDING) + PADDING, count * (width + PADDING) + PADDING
+    height, width = height * factor, width * factor
+    _usage(check_picture, height, width, image_format)
+    images = labels * count
+    at_once = images if grid else min(images, FILE_BATCH)
+    picture_bytes = height * width * channels
+    _usage(check_memory, request_bytes(images, at_once, generator.nz, generator.image_shape, picture_bytes))
+    if not grid and images > 1:
+        _usage(check_disk, Path(output).parent, images, picture_bytes)
 
 
 def _load(model: Path | None, provider: str, threads: int | None) -> Generator:
@@ -160,44 +227,84 @@ def _load(model: Path | None, provider: str, threads: int | None) -> Generator:
         warnings.simplefilter("always")
         try:
             generator = Generator(model, provider=provider, threads=threads)
-        except (OSError, ValueError, RuntimeError) as exc:
+        except (OSError, ValueError, RuntimeError, ImportError) as exc:
             raise UserError(str(exc)) from None
     for warning in caught:
         _note(f"warning: {warning.message}")
     return generator
 
 
-def _write_outputs(output: str, pngs: list[bytes], request: np.ndarray) -> str:
-    """Write every PNG where `output` says; return what was written, for the user."""
+def _write_one(output: str, data: bytes) -> str:
+    """Write one encoded picture to `output` (a file, or stdout for '-'); return what was written, for the user."""
     if output == STDOUT:
-        sys.stdout.buffer.write(pngs[0])
-        sys.stdout.buffer.flush()
+        _write_stdout(data)
         return "PNG to stdout"
-    if len(pngs) == 1:
-        write_output(output, pngs[0])
-        return output
-    paths = _numbered_paths(Path(output), request)
-    for path, png in zip(paths, pngs, strict=True):
-        write_output(path, png)
-    pattern = Path(output).with_name(f"{Path(output).stem}_LABEL_INDEX.png")
-    return f"{len(paths)} images as {pattern}, {paths[0].name} to {paths[-1].name}"
+    _write_file(output, data)
+    return output
 
 
-def _numbered_paths(output: Path, request: np.ndarray) -> list[Path]:
-    """STEM_LABEL_INDEX.png per image; INDEX is the image's occurrence of its label, as in the noise rule."""
+def _write_many(
+    output: Path, generator: Generator, request: np.ndarray, seed: int, factor: int, image_format: str
+) -> str:
+    """One file per image, STEM_LABEL_INDEX.SUFFIX, generated FILE_BATCH at a time; return what was written."""
+    noise = noise_for_labels(request, generator.nz, seed)  # small beside the images, which come in batches
+    names = _numbered_paths(output, request)
+    first = last = None
+    for start in range(0, len(request), FILE_BATCH):
+        images = generator.generate(request[start : start + FILE_BATCH], noise=noise[start : start + FILE_BATCH])
+        for image, path in zip(images, names):
+            _write_file(path, encode(scale(image, factor), image_format))
+            first, last = first or path, path
+    pattern = output.with_name(f"{output.stem}_LABEL_INDEX{output.suffix}")
+    return f"{len(request)} images as {pattern}, {first.name} to {last.name}"
+
+
+def _write_file(path: str | Path, data: bytes) -> None:
+    try:
+        write_output(path, data)
+    except OSError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _write_stdout(data: bytes) -> None:
+    """All of `data` to stdout, or a UserError: a short or failed write is never reported as written.
+
+    os.write in a loop, not sys.stdout.buffer: when a pipe's reader leaves mid-write
+    (`| head -c 10`) the kernel reports a short write, which the buffered writer let
+    pass silently; the next os.write then fails with EPIPE.
+    """
+    try:
+        sys.stdout.flush()
+        fd = sys.stdout.fileno()
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as exc:
+        # The unwritten bytes stay buffered and Python would fail again flushing them at exit,
+        # with a second message: point stdout at /dev/null first.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        if isinstance(exc, BrokenPipeError):
+            raise UserError("stdout was closed before the whole PNG was written (broken pipe)") from None
+        raise UserError(f"cannot write to stdout: {exc.strerror or exc}") from None
+
+
+def _numbered_paths(output: Path, request: np.ndarray) -> Iterator[Path]:
+    """STEM_LABEL_INDEX.SUFFIX per image, lazily; INDEX is the image's occurrence of its label, as in the noise rule."""
     seen: Counter[int] = Counter()
-    paths = []
-    for label in request.tolist():
-        paths.append(output.with_name(f"{output.stem}_{label}_{seen[label]}.png"))
+    for label in map(int, request):
+        yield output.with_name(f"{output.stem}_{label}_{seen[label]}{output.suffix}")
         seen[label] += 1
-    return paths
 
 
 def _print_info(generator: Generator) -> None:
     typer.echo(f"model: {generator.path}")
     typer.echo(f"providers: {', '.join(generator.providers)}")
+    typer.echo(f"recipe: {generator.metadata.get(KEY_RECIPE) or 'unknown'}")
     for key, value in generator.spec.to_dict().items():
         typer.echo(f"{key}: {value if isinstance(value, str) else json.dumps(value)}")
+    typer.echo(f"classes: {', '.join(f'{index}={name}' for index, name in enumerate(generator.class_names))}")
     for key, value in sorted(generator.metadata.items()):
         typer.echo(f"metadata {key}: {value}")
 

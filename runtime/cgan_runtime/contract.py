@@ -56,6 +56,7 @@ KEY_TRAINING_STEPS = "cgan.training_steps"
 KEY_SOURCE_SHA256 = "cgan.source_sha256"
 KEY_PACKAGE_VERSION = "cgan.package_version"
 KEY_PRECISION = "cgan.precision"
+KEY_RECIPE = "cgan.recipe"  # the training recipe (network plus hyper-parameters); absent in older files
 
 MNIST_CLASS_NAMES = tuple(str(d) for d in range(10))
 
@@ -111,6 +112,7 @@ class Provenance:
     source_sha256: str = ""
     package_version: str = ""
     precision: str = "fp32"
+    recipe: str = ""  # "" when unknown: then no KEY_RECIPE entry is written
 
 
 def to_metadata(spec: ModelSpec, provenance: Provenance) -> dict[str, str]:
@@ -122,7 +124,7 @@ def to_metadata(spec: ModelSpec, provenance: Provenance) -> dict[str, str]:
         KEY_SOURCE_SHA256: provenance.source_sha256,
         KEY_PACKAGE_VERSION: provenance.package_version,
         KEY_PRECISION: provenance.precision,
-    }
+    } | ({KEY_RECIPE: provenance.recipe} if provenance.recipe else {})
 
 
 def format_version(metadata: Mapping[str, str]) -> int:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:  # the library raises UserError without paying for typer's import
@@ -10,6 +13,8 @@ if TYPE_CHECKING:  # the library raises UserError without paying for typer's imp
 
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
+EXIT_TERMINATED = 128 + signal.SIGTERM
 
 
 class UserError(Exception):
@@ -20,29 +25,78 @@ class UserError(Exception):
         self.exit_code = exit_code
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised like KeyboardInterrupt so `finally` blocks (temp file cleanup) run.
+
+    A BaseException, so `except Exception` in library code does not swallow it.
+    """
+
+
 def fail(prog: str, message: str, exit_code: int) -> NoReturn:
-    print(f"{prog}: error: {message}", file=sys.stderr)
+    # Several lines (onnxruntime's messages have them) would break the one-line rule.
+    line = " ".join(message.split())
+    print(f"{prog}: error: {line}", file=sys.stderr)
     raise SystemExit(exit_code)
 
 
+@contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """While inside, SIGTERM raises `Terminated` in the main thread; the old handler comes back after."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_app(app: typer.Typer, prog: str) -> None:
-    """Run a typer app, turning usage errors and UserErrors into one clear stderr line.
+    """Run a typer app, turning usage errors, UserErrors and OSErrors into one clear stderr line.
 
     Typer's own usage errors print a multi-line box; we want one line and exit 2.
     Its click exceptions are matched by shape (`format_message` and `exit_code`)
     because typer vendors click in some releases and depends on it in others.
+    An OSError that reaches here (disk full, permission denied) is the
+    machine's answer, not a bug: one line, exit 1. Help text is shown as
+    written: with rich markup on, "[default: 1e-4]" in a help string is
+    taken for a markup tag and vanishes.
     """
-    import typer
-
+    app.rich_markup_mode = None
     try:
-        code = app(prog_name=prog, standalone_mode=False)
+        with sigterm_raises():
+            import typer
+
+            try:
+                code = app(prog_name=prog, standalone_mode=False)
+            except typer.Abort:  # Ctrl-C inside a prompt
+                raise KeyboardInterrupt from None
     except UserError as exc:
         fail(prog, str(exc), exc.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
-        fail(prog, "interrupted", 130)
+    except KeyboardInterrupt:
+        fail(prog, "interrupted", EXIT_INTERRUPTED)
+    except Terminated:
+        fail(prog, "terminated", EXIT_TERMINATED)
+    except OSError as exc:
+        fail(prog, describe_os_error(exc), EXIT_RUNTIME)
     except Exception as exc:
         if hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
             fail(prog, exc.format_message(), exc.exit_code)
         raise
+    if code == EXIT_INTERRUPTED:  # typer turns a KeyboardInterrupt inside the command into this return value
+        fail(prog, "interrupted", EXIT_INTERRUPTED)
     if isinstance(code, int) and code != 0:
         raise SystemExit(code)
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for an OSError: our own messages as they are, the system's with the file it concerns."""
+    if exc.strerror and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror}"
+    return str(exc.strerror or exc)

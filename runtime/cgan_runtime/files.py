@@ -1,30 +1,51 @@
-"""Atomic file writes: a reader sees the old file or the whole new one, never half."""
+"""File writes that never leave half a file and never replace what they should not.
+
+A regular destination is written atomically: a reader sees the old file or
+the whole new one. The new file gets the mode a plain `open()` would give it
+(0666 less the umask) or, when it replaces a file, that file's mode. A
+symbolic link is followed: its target is written atomically and the link
+kept. Anything else that exists and is not a regular file (/dev/null, a
+FIFO, a terminal) is written directly, as the shell's `>` would: renaming a
+file over a device node would destroy it.
+
+Temp files are `.NAME.RANDOM.tmp` beside the destination, created with
+O_EXCL, so a stale one left by a killed run is never reused or trusted; it
+is removed on any exception, SIGTERM included once the command has turned
+SIGTERM into an exception (`cgan_runtime.errors.run_app` does).
+
+Failures are OSError subclasses whose message names the path: the library
+raises them, the commands turn them into one line and an exit code.
+"""
 
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
+import stat
 from pathlib import Path
 from typing import BinaryIO, Callable
 
+_NEW_FILE_MODE = 0o666  # the umask is applied by the kernel at creation, as for open()
+
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]) -> Path:
-    """Call `write` on a temp file beside `path`, then rename it over `path`.
+    """Call `write` on a file object for `path`; returns the path written.
 
-    The temp file lives in the destination folder so the rename never crosses
-    file systems; on any failure it is removed and the destination untouched.
+    Regular (or new) files: a temp file beside the target, renamed over it
+    once complete; on any failure it is removed and the target untouched.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
     try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        existing: os.stat_result | None = os.stat(target)
+    except FileNotFoundError:
+        existing = None
+    if existing is not None and stat.S_ISDIR(existing.st_mode):
+        raise IsADirectoryError(f"cannot write {path}: it is a directory")
+    if existing is not None and not stat.S_ISREG(existing.st_mode):
+        _write_in_place(target, write)
+    else:
+        _write_and_rename(target, write, existing)
     return path
 
 
@@ -32,24 +53,86 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     return atomic_write(path, lambda f: f.write(data))
 
 
-def check_writable(path: str | os.PathLike[str]) -> None:
-    """Fail with a one-line UserError, before any work, when `path` cannot be written at all."""
-    from .errors import UserError
-
-    path = Path(path)
-    if path.is_dir():
-        raise UserError(f"cannot write {path}: it is a directory")
-    if not path.parent.is_dir():
-        raise UserError(f"cannot write {path}: no directory {path.parent}")
-    if not os.access(path.parent, os.W_OK):
-        raise UserError(f"cannot write {path}: {path.parent} is not writable")
-
-
 def write_output(path: str | os.PathLike[str], data: bytes) -> Path:
-    """`atomic_write_bytes` for a path the user named: an OSError becomes one-line UserError."""
-    from .errors import UserError
-
+    """`atomic_write_bytes` whose OSError message always starts with "cannot write PATH"."""
     try:
         return atomic_write_bytes(path, data)
     except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+        if str(exc).startswith("cannot write"):
+            raise
+        raise type(exc)(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def check_writable(path: str | os.PathLike[str]) -> None:
+    """Raise an OSError naming the reason, before any work, when `path` cannot be written at all."""
+    path = Path(path)
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    if target.is_dir():
+        raise IsADirectoryError(f"cannot write {path}: it is a directory")
+    if target.exists() and not target.is_file():
+        if not os.access(target, os.W_OK):
+            raise PermissionError(f"cannot write {path}: permission denied")
+        return  # a device or FIFO is written in place; its folder does not matter
+    if not target.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: no directory {target.parent}")
+    if not os.access(target.parent, os.W_OK):
+        raise PermissionError(f"cannot write {path}: {target.parent} is not writable")
+
+
+def _write_in_place(target: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Devices, FIFOs and the like: open and write, no temp file, no rename, no fsync (they have none)."""
+    with open(target, "wb") as f:
+        write(f)
+
+
+def _write_and_rename(target: Path, write: Callable[[BinaryIO], None], existing: os.stat_result | None) -> None:
+    fd, tmp = _create_temp(target)
+    try:
+        if existing is not None:
+            _keep_mode_and_owner(fd, existing)
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(target.parent)
+
+
+def _keep_mode_and_owner(fd: int, existing: os.stat_result) -> None:
+    """Give the new file the replaced file's mode and, where allowed (root), its owner and group."""
+    os.fchmod(fd, stat.S_IMODE(existing.st_mode))
+    if (existing.st_uid, existing.st_gid) != (os.geteuid(), os.getegid()):
+        try:
+            os.fchown(fd, existing.st_uid, existing.st_gid)
+        except OSError:  # not root: the file becomes ours, as with any editor's save
+            pass
+
+
+def _create_temp(target: Path) -> tuple[int, Path]:
+    """A new `.NAME.RANDOM.tmp` beside `target`; O_EXCL means a leftover is never opened.
+
+    NAME is cut to 200 characters so the temp name fits where the target's (up to 255) does.
+    """
+    while True:
+        tmp = target.with_name(f".{target.name[:200]}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), _NEW_FILE_MODE), tmp
+        except FileExistsError:
+            continue
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable; some file systems refuse, which costs only durability."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -10,12 +10,12 @@ import numpy as np
 from .contract import INPUT_LABEL, INPUT_LABEL_WEIGHTS, INPUT_NOISE, OUTPUT_IMAGE, ModelSpec
 from .default_model import default_model_path
 from .images import to_uint8
-from .inputs import as_labels, as_noise, check_int, new_seed, noise_for_labels
+from .inputs import as_labels, as_noise, check_int, check_seed, check_threads, new_seed, noise_for_labels
 from .mixing import Weights, as_weights, cannot_mix, dominant_labels
-from .providers import check_cuda_in_use, session_providers, wants_cuda
+from .providers import check_cuda_in_use, import_onnxruntime, prepare_cuda, session_providers, wants_cuda
 from .validate import mixing_input, spec_from_session
 
-Labels = int | Sequence[int] | np.ndarray
+Labels = int | str | Sequence[int | str] | np.ndarray
 
 
 class Generator:
@@ -25,34 +25,43 @@ class Generator:
     shipped with the package. `provider` is "auto" (CUDA when onnxruntime
     offers it, else CPU; warns if CUDA is offered but fails to start), "cpu"
     or "cuda" (fails unless CUDA really runs). `threads` caps onnxruntime's
-    intra-op threads; None lets it use every core.
+    intra-op threads, at most 4 per core; None lets it use every core.
 
-    Loading fails with FileNotFoundError for a missing file and ValueError for
-    a file that is not ONNX or breaks the contract, before anything runs.
+    Loading fails with FileNotFoundError for a missing file, ValueError for
+    a file that is not ONNX or breaks the contract (its metadata checked
+    against the graph, and one tiny run), before anything is generated, and
+    ModuleNotFoundError naming the extra to install when onnxruntime is absent.
+
+    Labels are class indices or, as str, class names (`class_names`).
 
     Determinism: unless `noise` is given, each label L draws its noise from
     its own stream `np.random.default_rng([seed, L])` (standard normal,
     float32, [count of L, nz]) and the j-th occurrence of L takes row j. So
     one (seed, label) pair gives the same image whatever else is in the
     request and whatever the batch size: ``generate([5], seed=0)[0]`` equals
-    ``generate([3, 5], seed=0)[1]``. `seed=None` draws a fresh seed.
+    ``generate([3, 5], seed=0)[1]``. Seeds are integers in [0, 2**53).
+    `seed=None` draws a fresh seed with `cgan_runtime.new_seed()`; to know
+    which, call `new_seed()` yourself and pass what it returns.
 
     Thread safety: a Generator holds no state that generation changes, and
     onnxruntime's `run` is thread-safe, so threads may share one instance.
     """
 
     def __init__(self, model: str | Path | None = None, provider: str = "auto", threads: int | None = None) -> None:
-        import onnxruntime  # imported here: it costs ~0.1 s, which `cgan-gen --help` need not pay
+        onnxruntime = import_onnxruntime()  # here: it costs ~0.1 s, which `cgan-gen --help` need not pay
 
         path = default_model_path() if model is None else Path(model)
         if not path.is_file():
             raise FileNotFoundError(f"no model file at {path}")
         cuda = wants_cuda(provider, onnxruntime.get_available_providers())
+        if cuda:
+            prepare_cuda(onnxruntime)
         options = onnxruntime.SessionOptions()
         if threads is not None:
-            options.intra_op_num_threads = check_int("threads", threads, minimum=1)
-        # Only errors from onnxruntime's own log; fallbacks are reported below as one clear warning.
-        options.log_severity_level = 3
+            options.intra_op_num_threads = check_threads(threads)
+        # Nothing from onnxruntime's own log: load and run failures come back as exceptions, which
+        # the callers report in one line, and fallbacks are reported below as one clear warning.
+        options.log_severity_level = 4
         try:
             session = onnxruntime.InferenceSession(str(path), sess_options=options, providers=session_providers(cuda))
         except Exception as exc:  # onnxruntime's errors share no base class narrower than Exception
@@ -63,7 +72,7 @@ class Generator:
         except ValueError as exc:
             raise ValueError(f"{path} breaks the cgan-edge generator contract: {exc}") from None
         if cuda:
-            check_cuda_in_use(provider, session.get_providers())
+            check_cuda_in_use(provider, session.get_providers(), onnxruntime)
         self._session = session
         self._path = path
 
@@ -108,32 +117,40 @@ class Generator:
     def generate(
         self, labels: Labels, seed: int | None = None, *, noise: np.ndarray | None = None, batch_size: int = 256
     ) -> np.ndarray:
-        """uint8 images [N, H, W] ([N, H, W, C] when C > 1), one per label.
+        """uint8 images [N, H, W] (grey) or [N, H, W, C] (colour, RGB for C == 3), one per label.
 
-        Noise follows the class's determinism rule from `seed`, or is given
-        as float [N, nz] (any float dtype, cast to float32), not both.
-        The session runs `batch_size` images at a time.
+        `labels`: an int, a str class name, or a sequence or 1-D array of them
+        (not a dict or set). Noise follows the class's determinism rule from
+        `seed`, or is given as finite float [N, nz] (any float dtype, cast to
+        float32), not both. The session runs `batch_size` images at a time.
+        ValueError for any bad argument.
         """
-        return to_uint8(self.generate_raw(labels, noise, seed=seed, batch_size=batch_size), self._spec.output_range)
+        return to_uint8(self.generate_raw(labels, seed, noise=noise, batch_size=batch_size), self._spec.output_range)
 
     def generate_raw(
-        self, labels: Labels, noise: np.ndarray | None = None, *, seed: int | None = None, batch_size: int = 256
+        self, labels: Labels, seed: int | None = None, *, noise: np.ndarray | None = None, batch_size: int = 256
     ) -> np.ndarray:
         """The model's own output, float32 [N, C, H, W] in `spec.output_range`; arguments as `generate`."""
-        labels = as_labels(labels, self.num_classes)
+        return self._run(as_labels(labels, self.num_classes, self.class_names), seed, noise, batch_size)
+
+    def _run(
+        self, labels: np.ndarray, seed: int | None, noise: np.ndarray | None, batch_size: int,
+        weights: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Run checked int64 labels, and class weights [N, num_classes] if given, on the rule's noise or the caller's."""
         if noise is None:
-            noise = noise_for_labels(labels, self.nz, new_seed() if seed is None else seed)
+            noise = noise_for_labels(labels, self.nz, new_seed() if seed is None else check_seed(seed))
         elif seed is not None:
             raise ValueError("pass either seed or noise, not both")
         else:
             noise = as_noise(noise, len(labels), self.nz)
         batch_size = check_int("batch_size", batch_size, minimum=1)
-        chunks = [
-            self._session.run(
-                [OUTPUT_IMAGE], {INPUT_NOISE: noise[i : i + batch_size], INPUT_LABEL: labels[i : i + batch_size]}
-            )[0]
-            for i in range(0, len(labels), batch_size)
-        ]
+        chunks = []
+        for i in range(0, len(labels), batch_size):
+            feeds = {INPUT_NOISE: noise[i : i + batch_size], INPUT_LABEL: labels[i : i + batch_size]}
+            if weights is not None:
+                feeds[INPUT_LABEL_WEIGHTS] = weights[i : i + batch_size]
+            chunks.append(self._session.run([OUTPUT_IMAGE], feeds)[0])
         images = np.concatenate(chunks)
         # Files may leave C, H, W dynamic, so this is the first place the output's shape is known.
         if images.shape != (len(labels), *self.image_shape):
@@ -160,31 +177,13 @@ class Generator:
         """float32 [N, C, H, W] conditioned on a mix of classes per image.
 
         `weights` is {class: weight} for one image (a class by index or, as
-        str, by name), a list of those, or a float array [N, num_classes]; each image's weights are >= 0 and sum to 1
-        (`mixing.as_weights`). Noise follows the determinism rule for each
-        image's heaviest class, so one-hot weights give exactly the integer
-        label's image. ValueError for a file that cannot mix.
+        str, by name), a list of those, or a float array [N, num_classes];
+        each image's weights are >= 0 and sum to 1 (`mixing.as_weights`).
+        Noise follows the determinism rule for each image's heaviest class, so
+        one-hot weights give exactly the integer label's image. ValueError for
+        a file that cannot mix.
         """
         if not self._can_mix:
             raise ValueError(cannot_mix(self))
         weights = as_weights(weights, self.num_classes, self.class_names)
-        labels = dominant_labels(weights)
-        if noise is None:
-            noise = noise_for_labels(labels, self.nz, new_seed() if seed is None else seed)
-        elif seed is not None:
-            raise ValueError("pass either seed or noise, not both")
-        else:
-            noise = as_noise(noise, len(labels), self.nz)
-        batch_size = check_int("batch_size", batch_size, minimum=1)
-        chunks = [
-            self._session.run(
-                [OUTPUT_IMAGE],
-                {
-                    INPUT_NOISE: noise[i : i + batch_size],
-                    INPUT_LABEL: labels[i : i + batch_size],
-                    INPUT_LABEL_WEIGHTS: weights[i : i + batch_size],
-                },
-            )[0]
-            for i in range(0, len(labels), batch_size)
-        ]
-        return np.concatenate(chunks)
+        return self._run(dominant_labels(weights), seed, noise, batch_size, weights)

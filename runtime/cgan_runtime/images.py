@@ -1,4 +1,4 @@
-"""Turn generator output into pictures: uint8 pixels, grids, enlargements, PNG bytes.
+"""Turn generator output into pictures: uint8 pixels, grids, enlargements, PNG/JPEG/WebP bytes.
 
 numpy and Pillow only; the training code uses `make_grid` and `encode_png`
 for its sample grids, so what it saves looks like what `cgan-gen` writes.
@@ -7,6 +7,7 @@ for its sample grids, so what it saves looks like what `cgan-gen` writes.
 from __future__ import annotations
 
 import io
+import os
 
 import numpy as np
 from PIL import Image
@@ -59,10 +60,34 @@ def to_pil(images: np.ndarray) -> list[Image.Image]:
     return [Image.fromarray(image) for image in images]
 
 
+# File suffix -> Pillow format. WebP is lossless: digits and small images stay crisp.
+FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+_SAVE_OPTIONS = {"PNG": {}, "JPEG": {"quality": 95}, "WEBP": {"lossless": True}}
+# The largest side each format can store.
+MAX_SIDE = {"PNG": 2**31 - 1, "JPEG": 65_500, "WEBP": 16_383, "GIF": 65_535}  # GIF: animations (cgan_runtime.animation)
+
+
+def format_for(path: str | os.PathLike[str]) -> str:
+    """The image format a file name asks for, from its suffix; ValueError for any other suffix."""
+    suffix = os.path.splitext(os.fspath(path))[1].lower()
+    if suffix not in FORMATS:
+        raise ValueError(
+            f"cannot tell the image format from {os.fspath(path)!r}: use a name ending in {', '.join(FORMATS)}"
+        )
+    return FORMATS[suffix]
+
+
+def encode(image: np.ndarray, image_format: str = "PNG") -> bytes:
+    """One uint8 picture [H, W] (grey) or [H, W, 3] (RGB) as PNG, JPEG or WebP bytes."""
+    if image.dtype != np.uint8:
+        raise ValueError(f"image pixels must be uint8, got {image.dtype}")
+    if image_format not in _SAVE_OPTIONS:
+        raise ValueError(f"unknown image format {image_format!r}: expected one of {', '.join(_SAVE_OPTIONS)}")
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format=image_format, **_SAVE_OPTIONS[image_format])
+    return buffer.getvalue()
+
+
 def encode_png(image: np.ndarray) -> bytes:
     """One uint8 picture [H, W] (grey) or [H, W, 3|4] (RGB, RGBA) as PNG bytes."""
-    if image.dtype != np.uint8:
-        raise ValueError(f"PNG pixels must be uint8, got {image.dtype}")
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()
+    return encode(image, "PNG")

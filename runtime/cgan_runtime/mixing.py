@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .contract import KEY_FORMAT_VERSION
-from .inputs import check_int, is_int, noise_for_labels
+from .inputs import as_labels, check_int, noise_for_labels
 
 if TYPE_CHECKING:
     from .generator import Generator
@@ -85,13 +85,10 @@ def _from_mappings(mappings: Sequence[Mapping[Any, Any]], num_classes: int, clas
 
 
 def class_index(cls: Any, num_classes: int, class_names: Sequence[str] = ()) -> int:
-    """A class given by index or, as str, by name, as its index; ValueError if there is no such class."""
-    if isinstance(cls, str) and cls in class_names:
-        return list(class_names).index(cls)
-    if is_int(cls) and 0 <= cls < num_classes:
-        return int(cls)
-    named = f" or a name in {list(class_names)}" if class_names else ""
-    raise ValueError(f"class {cls!r} does not exist: this model has classes 0 to {num_classes - 1}{named}")
+    """A class given by index or, as str, by name, as its index; ValueError, worded as for labels, if there is none."""
+    if isinstance(cls, (list, tuple, np.ndarray)):  # as_labels would take a sequence as several labels
+        raise ValueError(f"a class is one index or name, got {cls!r}")
+    return int(as_labels(cls, num_classes, class_names)[0])
 
 
 def _from_array(array: np.ndarray, num_classes: int) -> np.ndarray:

@@ -12,6 +12,8 @@ import math
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import spectral_norm
 
 from cgan_runtime.contract import ModelSpec
 
@@ -71,13 +73,122 @@ class MlpDiscriminator(nn.Module):
         return self.net(x).squeeze(1)
 
 
+# --- conv: a DCGAN-shaped pair for 28 to 64 pixels (SNGAN-style projection critic) ---
+
+CONV_SIZES = range(28, 65)
+
+
+def conv_layout(image_shape: tuple[int, int, int]) -> tuple[int, int]:
+    """(upsamplings, base size) for a square image of 28..64 pixels.
+
+    Each upsampling doubles the side; the generator draws base * 2**ups >= H
+    pixels and crops the centre, so sizes that are not a multiple of 4 or 8
+    (30, 50, ...) work without odd kernel arithmetic.
+    """
+    _, h, w = image_shape
+    if h != w or h not in CONV_SIZES:
+        raise ValueError(f"the conv network needs square images of {CONV_SIZES[0]} to {CONV_SIZES[-1]} pixels, "
+                         f"got {h}x{w}")
+    ups = 2 if h <= 32 else 3
+    return ups, -(-h // 2**ups)
+
+
+class ConditionalBatchNorm2d(nn.Module):
+    """BatchNorm whose scale and shift are looked up by label: the label enters every block.
+
+    The scale is stored as an offset from 1, so the seed's N(0, 0.02)
+    initialisation of embeddings starts every class at plain BatchNorm.
+    """
+
+    def __init__(self, channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm2d(channels, affine=False)
+        self.scale = nn.Embedding(num_classes, channels)
+        self.shift = nn.Embedding(num_classes, channels)
+
+    def forward(self, x: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            scale, shift = 1.0 + self.scale(label), self.shift(label)
+            return self.norm(x) * scale[:, :, None, None] + shift[:, :, None, None]
+        # Eval: fold the running statistics into per-label tables (constants the exporter
+        # precomputes), so the graph makes one multiply-add pass over the feature map, not three.
+        scales = (1.0 + self.scale.weight) * torch.rsqrt(self.norm.running_var + self.norm.eps)
+        shifts = self.shift.weight - self.norm.running_mean * scales
+        scale, shift = nn.functional.embedding(label, scales), nn.functional.embedding(label, shifts)
+        return x * scale[:, :, None, None] + shift[:, :, None, None]
+
+
+class ConvGenerator(nn.Module):
+    """noise -> Linear -> per upsampling: cBN, ReLU, 4x4 transposed conv (x2 size) -> tanh.
+
+    The last transposed conv draws the image itself: no full-resolution
+    hidden layer, the costliest part of a conv generator on a CPU. Channels
+    halve at each upsampling and end at `width`; the default (about 4 MFLOP
+    per 28x28 image) keeps it inside the edge budget.
+    """
+
+    def __init__(self, spec: ModelSpec, width: int = 32) -> None:
+        super().__init__()
+        channels, self.size, _ = spec.image_shape
+        ups, self.base = conv_layout(spec.image_shape)
+        widths = [width * 2 ** (ups - 1 - i) for i in range(ups)]
+        self.fc = nn.Linear(spec.nz, widths[0] * self.base**2)
+        self.norms = nn.ModuleList(ConditionalBatchNorm2d(w, spec.num_classes) for w in widths)
+        self.ups = nn.ModuleList(
+            nn.ConvTranspose2d(w_in, w_out, 4, stride=2, padding=1, bias=w_out == channels)
+            for w_in, w_out in zip(widths, [*widths[1:], channels])
+        )
+        self.act = nn.ReLU()
+
+    def forward(self, noise: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        x = self.fc(noise).view(noise.shape[0], -1, self.base, self.base)
+        for norm, up in zip(self.norms, self.ups):
+            x = up(self.act(norm(x, label)))
+        x = torch.tanh(x)
+        if x.shape[-1] != self.size:
+            crop = (x.shape[-1] - self.size) // 2
+            x = x[:, :, crop : crop + self.size, crop : crop + self.size]
+        return x
+
+
+class ConvDiscriminator(nn.Module):
+    """Spectral-normalised strided convs -> summed features h -> linear(h) + <embed(label), h>.
+
+    The projection head (Miyato & Koyama 2018) conditions on the label by an
+    inner product with the features rather than by concatenation.
+    """
+
+    def __init__(self, spec: ModelSpec, width: int = 32) -> None:
+        super().__init__()
+        channels = spec.image_shape[0]
+        downs, _ = conv_layout(spec.image_shape)
+        widths = [channels] + [width * 2**i for i in range(downs)]
+        layers: list[nn.Module] = []
+        for w_in, w_out in zip(widths, widths[1:]):
+            layers += [spectral_norm(nn.Conv2d(w_in, w_out, 4, stride=2, padding=1)), nn.LeakyReLU(0.1)]
+        layers += [spectral_norm(nn.Conv2d(widths[-1], 2 * widths[-1], 3, padding=1)), nn.LeakyReLU(0.1)]
+        self.features = nn.Sequential(*layers)
+        self.linear = spectral_norm(nn.Linear(2 * widths[-1], 1))
+        self.embed = spectral_norm(nn.Embedding(spec.num_classes, 2 * widths[-1]))
+
+    def forward(self, image: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        h = self.features(image).sum(dim=(2, 3))
+        return self.linear(h).squeeze(1) + (self.embed(label) * h).sum(1)
+
+
 def init_seed_weights(module: nn.Module) -> None:
-    """The seed's initialisation: weights N(0, 0.02), BatchNorm scale N(1, 0.02), biases 0."""
+    """The seed's initialisation: weights N(0, 0.02), BatchNorm scale N(1, 0.02), biases 0.
+
+    Spectral-normalised layers keep PyTorch's default: their weight is
+    computed from the stored one, so initialising it in place would change nothing.
+    """
+    if parametrize.is_parametrized(module):
+        return
     if isinstance(module, (nn.Linear, nn.Embedding, nn.Conv2d, nn.ConvTranspose2d)):
         nn.init.normal_(module.weight, 0.0, 0.02)
         if getattr(module, "bias", None) is not None:
             nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d):
+    elif isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d) and module.affine:
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
 
@@ -86,6 +197,7 @@ def init_seed_weights(module: nn.Module) -> None:
 # (cgan_train.config.RECIPES) choose a pair and its hyper-parameters.
 ARCHS = {
     "mlp": (MlpGenerator, MlpDiscriminator),
+    "conv": (ConvGenerator, ConvDiscriminator),
 }
 
 

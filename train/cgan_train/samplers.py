@@ -31,7 +31,7 @@ def onnx_sampler(path: Path, device: torch.device) -> tuple[SampleFn, int]:
         raise UserError(str(exc)) from None
 
     def sample(labels: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(generator.generate_raw(labels.cpu().numpy(), noise.cpu().numpy()))
+        return torch.from_numpy(generator.generate_raw(labels.cpu().numpy(), noise=noise.cpu().numpy()))
 
     return sample, generator.nz
 

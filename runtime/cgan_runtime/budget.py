@@ -1,0 +1,88 @@
+"""What one `cgan-gen` request may take, checked before anything is allocated.
+
+A request that cannot fit fails at once with the figure, instead of growing
+until the machine swaps or the kernel kills it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from .images import MAX_SIDE
+
+# 2^28 pixels (16384 x 16384): past this an image viewer, or Pillow's own
+# decompression-bomb guard when the file is opened, refuses the picture anyway.
+MAX_PICTURE_PIXELS = 1 << 28
+_FALLBACK_MEMORY = 4 << 30  # when the machine does not say how much it has
+_BLOCK = 4096  # the least space a file takes on common file systems
+_FILE_OVERHEAD = 1024  # headers and chunks an encoder adds beyond the pixels, generously
+
+
+def check_picture(height: int, width: int, image_format: str) -> None:
+    """ValueError when one picture of height x width is more than `image_format` or a viewer takes."""
+    side = MAX_SIDE[image_format]
+    if max(height, width) > side:
+        raise ValueError(f"the picture would be {width} x {height} pixels: {image_format} stores at most {side} a side")
+    if height * width > MAX_PICTURE_PIXELS:
+        raise ValueError(
+            f"the picture would be {width} x {height} = {height * width:,} pixels, more than the {MAX_PICTURE_PIXELS:,} allowed"
+        )
+
+
+def request_bytes(
+    images: int, at_once: int, nz: int, image_shape: tuple[int, int, int], picture_bytes: int
+) -> int:
+    """Peak memory of a request for `images` images generated `at_once` at a time, written one picture at a time.
+
+    Every image's label and noise are drawn up front (the noise rule is per
+    request); per image in flight: the float32 output, two float32
+    temporaries of the uint8 conversion, the uint8 pixels. The picture being
+    written: itself, the intermediate of the enlargement, the encoded file.
+    """
+    channels, height, width = image_shape
+    pixels = channels * height * width
+    return images * (8 + 4 * nz) + at_once * (3 * 4 * pixels + pixels) + 3 * picture_bytes
+
+
+def memory_limit() -> int:
+    """Half this machine's physical memory: what one request may use."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 2 * _FALLBACK_MEMORY
+    return total // 2
+
+
+def check_memory(needed: int) -> None:
+    """ValueError naming the figures when `needed` bytes exceed `memory_limit()`."""
+    limit = memory_limit()
+    if needed > limit:
+        raise ValueError(
+            f"this request needs about {_gib(needed)} of memory, more than the {_gib(limit)} allowed "
+            "(half this machine's): ask for fewer images or a smaller --scale"
+        )
+
+
+def _gib(size: int) -> str:
+    return f"{size / 2**30:,.1f} GiB"
+
+
+def check_disk(folder: str | os.PathLike[str], files: int, picture_bytes: int) -> None:
+    """ValueError naming the figures when `files` files of up to `picture_bytes` pixels cannot fit in `folder`.
+
+    Each file is counted at its raw size plus headers (compression only
+    shrinks digits, but noise does not compress), and at least one block.
+    """
+    needed = files * max(_BLOCK, picture_bytes + _FILE_OVERHEAD)
+    free = shutil.disk_usage(folder).free
+    if needed > free:
+        raise ValueError(
+            f"{files:,} files may need {_gib(needed)} of disk, and {folder} has {_gib(free)} free: ask for fewer images"
+        )
+    try:
+        inodes = os.statvfs(folder).f_favail
+    except (OSError, AttributeError):
+        return
+    if 0 < inodes < files:  # 0: the file system does not count them
+        raise ValueError(f"{files:,} files are more than the {inodes:,} that {folder} can still hold")

@@ -1,0 +1,91 @@
+"""cgan-export on the conv network: fp32 parity, static int8 (QDQ) and the graph rewrite behind it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+from cgan_export.exporter import PARITY_BATCHES, ExportReport, export_checkpoint  # noqa: E402
+from cgan_export.graph import subpixel_convolutions  # noqa: E402
+from cgan_train.checkpoint import save_checkpoint  # noqa: E402
+from cgan_train.models import build_generator  # noqa: E402
+
+from cgan_runtime import Generator  # noqa: E402
+from cgan_runtime.contract import KEY_PRECISION, ModelSpec  # noqa: E402
+
+
+def conv_checkpoint(path: Path, image_shape: tuple[int, int, int] = (1, 28, 28)) -> Path:
+    """An untrained conv generator whose BatchNorms have seen a few batches, saved as the trainer does."""
+    spec = ModelSpec(arch="conv", nz=8, image_shape=image_shape)
+    torch.manual_seed(0)
+    generator = build_generator(spec)
+    with torch.no_grad():
+        for _ in range(3):
+            generator(torch.randn(64, spec.nz), torch.arange(64) % spec.num_classes)
+    save_checkpoint(path, {"spec": spec.to_dict(), "generator": generator.state_dict(), "generator_ema": None,
+                           "step": 3})
+    return path
+
+
+@pytest.fixture(scope="module")
+def conv_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ExportReport, Path]:
+    """(checkpoint, report, fp32 file) of a 1x28x28 conv generator, exported once for the module."""
+    folder = tmp_path_factory.mktemp("conv")
+    ckpt = conv_checkpoint(folder / "conv.pt")
+    return ckpt, export_checkpoint(ckpt, folder / "conv.onnx"), folder / "conv.onnx"
+
+
+def assert_exported_as(report: ExportReport, path: Path, image_shape: tuple[int, int, int]) -> None:
+    assert sorted(report.max_abs_diff) == sorted(PARITY_BATCHES)
+    assert max(report.max_abs_diff.values()) <= 1e-5
+    gen = Generator(path, provider="cpu")
+    assert gen.spec.arch == "conv" and gen.spec.image_shape == image_shape
+    # The per-label BatchNorm tables are folded into constants: no BatchNormalization left at run time.
+    assert "BatchNormalization" not in {node.op_type for node in onnx.load(path).graph.node}
+
+
+def test_conv_export_matches_torch_and_loads_in_the_runtime(conv_export):
+    _, report, path = conv_export
+    assert_exported_as(report, path, (1, 28, 28))
+
+
+def test_colour_conv_export_matches_torch_and_loads_in_the_runtime(tmp_path):
+    ckpt = conv_checkpoint(tmp_path / "conv.pt", (3, 32, 32))
+    assert_exported_as(export_checkpoint(ckpt, tmp_path / "g.onnx"), tmp_path / "g.onnx", (3, 32, 32))
+
+
+def test_subpixel_rewrite_computes_the_same_function_with_convs_only(conv_export, tmp_path):
+    _, _, path = conv_export
+    rewritten = subpixel_convolutions(onnx.load(path))
+    ops = {node.op_type for node in rewritten.graph.node}
+    assert "ConvTranspose" not in ops and {"Conv", "DepthToSpace"} <= ops
+    onnx.save(rewritten, tmp_path / "b.onnx")
+    labels = np.arange(40) % 10
+    a = Generator(path, provider="cpu", threads=1).generate_raw(labels, seed=1)
+    b = Generator(tmp_path / "b.onnx", provider="cpu", threads=1).generate_raw(labels, seed=1)
+    assert np.abs(a - b).max() <= 1e-5
+
+
+def test_conv_int8_is_static_qdq_on_integer_convolutions(conv_export, tmp_path, monkeypatch):
+    monkeypatch.setattr(
+        "cgan_export.exporter._label_accuracies", lambda models, data_dir: {"fp32": 99.0, "int8": 98.9}
+    )
+    conv_ckpt, fp32, fp32_path = conv_export
+    report = export_checkpoint(conv_ckpt, tmp_path / "g.int8.onnx", precision="int8", data_dir=tmp_path)
+    assert report.label_accuracy == {"fp32": 99.0, "int8": 98.9}
+    graph = onnx.load(tmp_path / "g.int8.onnx").graph
+    ops = [node.op_type for node in graph.node]
+    assert "QuantizeLinear" in ops and "DequantizeLinear" in ops and "ConvTranspose" not in ops
+    int8_weights = [i for i in graph.initializer if i.data_type == onnx.TensorProto.INT8]
+    assert len(int8_weights) >= 2  # both convolutions' kernels are stored as int8
+    assert report.size_bytes < fp32.size_bytes
+    smaller = Generator(tmp_path / "g.int8.onnx", provider="cpu")
+    assert smaller.metadata[KEY_PRECISION] == "int8"
+    labels = np.arange(200) % 10
+    reference = Generator(fp32_path, provider="cpu").generate_raw(labels, seed=3)
+    assert np.abs(smaller.generate_raw(labels, seed=3) - reference).mean() < 0.05
