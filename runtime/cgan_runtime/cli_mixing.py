@@ -1,7 +1,8 @@
 """`cgan-gen --mix / --morph / --walk`: conditions beyond one label, as pictures and animations.
 
-Everything that can be checked before the model loads is checked first, and
-every picture is encoded before anything is written, as for plain labels.
+As for plain labels: everything that can be checked before the model loads
+(classes' syntax, seed, frames, the output's format and folder) is checked
+first, then what the request will cost, and each file is written atomically.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from .generator import Generator
 from .images import encode, make_grid, scale
 from .inputs import check_seed, check_threads, new_seed
 from .mixing import as_weights, cannot_mix, dominant_labels
+
 
 @dataclass(frozen=True)
 class Condition:
