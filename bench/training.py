@@ -41,7 +41,7 @@ def measure(archs: Sequence[str], data_dir: Path, steps: int, threads: int) -> d
     rows = []
     with tempfile.TemporaryDirectory(prefix="cgan-train-bench-") as tmp:
         for arch in archs:
-            cfg = TrainConfig.for_arch(arch, max_steps=steps, evaluate=False)
+            cfg = TrainConfig.for_recipe(arch, max_steps=steps, evaluate=False)
             rates = {}
             for device in devices():
                 out = Path(tmp) / f"{arch}-{device}"

@@ -95,7 +95,7 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not (MNIST_DIR / "MNIST" / "raw").is_dir():
         pytest.skip(f"no MNIST at {MNIST_DIR}")
     out = tmp_path_factory.mktemp("tiny-run")
-    cfg = TrainConfig.for_arch("mlp", epochs=2, train_limit=256, evaluate=False)
+    cfg = TrainConfig.for_recipe("mlp", epochs=2, train_limit=256, evaluate=False)
     return train(cfg, MNIST_DIR, out, device="cpu")
 
 

@@ -117,13 +117,14 @@ def test_check_picture_lets_through_only_pictures_the_format_and_viewers_take(he
 
 
 @settings(max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(labels=anything, seed=st.one_of(st.none(), scalars))
-def test_generate_gives_uint8_images_or_value_error(generator, labels, seed):
+@given(labels=anything, seed=st.one_of(st.none(), scalars), batch_size=st.one_of(st.integers(-2, 300), scalars))
+def test_generate_gives_uint8_images_or_value_error(generator, labels, seed, batch_size):
     try:
-        images = generator.generate(labels, seed)
+        images = generator.generate(labels, seed, batch_size=batch_size)
     except ValueError:
         return
     assert images.dtype == np.uint8 and images.shape[1:] == (28, 28)
+    assert isinstance(batch_size, (int, np.integer)) and batch_size >= 1
 
 
 @settings(max_examples=20, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

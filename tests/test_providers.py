@@ -71,7 +71,7 @@ def test_loading_silences_onnxruntimes_own_logger(monkeypatch):
     levels = []
     monkeypatch.setattr(onnxruntime, "set_default_logger_severity", levels.append)
     Generator(TINY_MODEL, provider="cpu")
-    assert levels == [3]  # errors only: fallbacks are the package's one line
+    assert levels == [4]  # fatal only: a failed CUDA provider is the package's one line, not a log block
 
 
 def test_cuda_libraries_of_the_gpu_extra_are_preloaded_quietly_only_when_cuda_is_asked_for(

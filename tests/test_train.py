@@ -10,8 +10,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from cgan_runtime.contract import ModelSpec  # noqa: E402
-from cgan_runtime.errors import EXIT_USAGE, UserError  # noqa: E402
-from cgan_train.checkpoint import inference_generator, load_checkpoint, save_checkpoint  # noqa: E402
+from cgan_runtime.errors import EXIT_USAGE  # noqa: E402
+from cgan_train.checkpoint import inference_generator, load_checkpoint, recipe_of, save_checkpoint  # noqa: E402
 from cgan_train.cli import train_main  # noqa: E402
 from cgan_train.config import TrainConfig  # noqa: E402
 from cgan_train.models import ARCHS, build_models  # noqa: E402
@@ -26,7 +26,7 @@ needs_mnist = pytest.mark.skipif(not (MNIST_DIR / "MNIST" / "raw").is_dir(), rea
 def smoke_config(**overrides) -> TrainConfig:
     """256 images, 4 steps an epoch: fast enough to train several epochs in a test."""
     base = {"epochs": 2, "train_limit": 256, "evaluate": False}
-    return TrainConfig.for_arch("mlp", **{**base, **overrides})
+    return TrainConfig.for_recipe("mlp", **{**base, **overrides})
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHS))
@@ -51,13 +51,13 @@ def test_mlp_generator_has_the_seed_layer_sizes():
 
 
 def test_edge_recipe_trains_the_seed_networks_and_samples_a_weight_average():
-    cfg = TrainConfig.for_arch()
-    assert cfg.arch == "edge" and cfg.model_spec().arch == "mlp"
+    cfg = TrainConfig.for_recipe()
+    assert cfg.recipe == "edge" and cfg.model_spec().arch == "mlp"
     assert cfg.ema > 0
 
 
 def test_mlp_recipe_is_the_seed_recipe():
-    cfg = TrainConfig.for_arch("mlp")
+    cfg = TrainConfig.for_recipe("mlp")
     assert (cfg.loss, cfg.nz, cfg.batch_size, cfg.lr, cfg.beta1, cfg.beta2, cfg.ema) == (
         "bce", 100, 64, 2e-4, 0.5, 0.999, 0.0
     )
@@ -69,12 +69,12 @@ def test_mlp_recipe_is_the_seed_recipe():
 )
 def test_train_config_rejects_bad_values(overrides, message):
     with pytest.raises(ValueError, match=message):
-        TrainConfig.for_arch("mlp", **overrides)
+        TrainConfig.for_recipe("mlp", **overrides)
 
 
-def test_train_config_rejects_unknown_arch():
-    with pytest.raises(ValueError, match="unknown arch 'gpt'"):
-        TrainConfig.for_arch("gpt")
+def test_train_config_rejects_unknown_recipe():
+    with pytest.raises(ValueError, match="unknown recipe 'gpt'"):
+        TrainConfig.for_recipe("gpt")
 
 
 def test_recalibrate_batchnorm_replaces_stale_statistics_without_touching_the_global_rng():
@@ -112,12 +112,18 @@ def test_checkpoint_round_trip_keeps_weights_and_spec(tmp_path):
 def test_checkpoint_load_refuses_files_that_are_not_checkpoints(tmp_path):
     (tmp_path / "text.pt").write_text("hello")
     torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
-    with pytest.raises(UserError, match="not a readable cgan-edge checkpoint"):
+    with pytest.raises(ValueError, match="not a readable cgan-edge checkpoint"):
         load_checkpoint(tmp_path / "text.pt")
-    with pytest.raises(UserError, match="not a cgan-edge checkpoint"):
+    with pytest.raises(ValueError, match="not a cgan-edge checkpoint"):
         load_checkpoint(tmp_path / "other.pt")
-    with pytest.raises(UserError, match="checkpoint not found"):
+    with pytest.raises(FileNotFoundError, match="checkpoint not found"):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_recipe_of_a_checkpoint_names_its_training_recipe():
+    assert recipe_of({"train_config": TrainConfig.for_recipe("mlp").to_dict()}) == "mlp"
+    assert recipe_of({"train_config": {"arch": "edge"}}) == "edge"  # written before --arch became --recipe
+    assert recipe_of({"spec": {}}) == ""
 
 
 def test_checkpoint_load_never_runs_pickled_code(tmp_path):
@@ -126,7 +132,7 @@ def test_checkpoint_load_never_runs_pickled_code(tmp_path):
             return (exec, ("raise SystemExit('pickled code ran')",))
 
     (tmp_path / "evil.pt").write_bytes(pickle.dumps({"format": Boom()}, protocol=2))
-    with pytest.raises(UserError, match="not a readable cgan-edge checkpoint"):
+    with pytest.raises(ValueError, match="not a readable cgan-edge checkpoint"):
         load_checkpoint(tmp_path / "evil.pt")
 
 
@@ -134,21 +140,22 @@ def test_checkpoint_load_refuses_another_format_version(tmp_path):
     save_checkpoint(tmp_path / "c.pt", {})
     ckpt = torch.load(tmp_path / "c.pt", weights_only=True)
     torch.save({**ckpt, "format_version": 99}, tmp_path / "c.pt")
-    with pytest.raises(UserError, match="format version 99"):
+    with pytest.raises(ValueError, match="format version 99"):
         load_checkpoint(tmp_path / "c.pt")
 
 
 @needs_mnist
 def test_train_writes_checkpoints_samples_and_metrics(tmp_path):
-    best = train(smoke_config(), MNIST_DIR, tmp_path, device="cpu")
-    assert best == tmp_path / "best.pt" and best.is_file() and (tmp_path / "last.pt").is_file()
+    exported = train(smoke_config(), MNIST_DIR, tmp_path, device="cpu")
+    # Without scoring there is no "best" epoch: no best.pt, and last.pt is the one to export.
+    assert exported == tmp_path / "last.pt" and exported.is_file() and not (tmp_path / "best.pt").exists()
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["epoch_001.png", "epoch_002.png"]
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2]
     assert all(r["images_per_s"] > 0 and r["loss_g"] > 0 for r in records)
     ckpt = load_checkpoint(tmp_path / "last.pt")
     assert (ckpt["epoch"], ckpt["step"]) == (2, 8)
-    assert ckpt["train_config"]["arch"] == "mlp" and ckpt["spec"]["nz"] == 100
+    assert ckpt["train_config"]["recipe"] == "mlp" and ckpt["spec"]["nz"] == 100
 
 
 def assert_same_state(a: dict, b: dict) -> None:
@@ -187,17 +194,16 @@ def test_train_resumed_mid_epoch_matches_one_uninterrupted_run(tmp_path):
     assert_same_state(once, twice)
 
 
-def test_train_resume_without_a_run_is_a_usage_error(tmp_path):
-    with pytest.raises(UserError, match="no .*last.pt to resume from") as err:
+def test_train_resume_without_a_run_names_the_missing_checkpoint(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no .*last.pt to resume from"):
         train(smoke_config(), MNIST_DIR, tmp_path, device="cpu", resume=True)
-    assert err.value.exit_code == EXIT_USAGE
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--epochs", "-1"], "epochs must be >= 1"),
-        (["--arch", "gpt"], "unknown arch 'gpt'"),
+        (["--recipe", "gpt"], "unknown recipe 'gpt'"),
         (["--device", "tpu"], "unknown device 'tpu'"),
         (["--epochs", "many"], "'--epochs'"),
     ],

@@ -23,7 +23,7 @@ import torch
 import cgan_runtime
 from cgan_runtime.contract import DEFAULT_OPSET, MIN_OPSET, Provenance, to_metadata
 from cgan_runtime.files import atomic_write_bytes
-from cgan_train.checkpoint import file_sha256, inference_generator, load_checkpoint
+from cgan_train.checkpoint import file_sha256, inference_generator, load_checkpoint, recipe_of
 
 from .graph import MAX_OPSET, export_onnx, fp16_weights, int8_weights, opset_of, set_metadata
 from .mixing import ONE_HOT_TOLERANCE, add_class_weights, one_hot_difference
@@ -102,6 +102,7 @@ def export_checkpoint(
         source_sha256=file_sha256(ckpt_path),
         package_version=cgan_runtime.__version__,
         precision=precision,
+        recipe=recipe_of(ckpt),
     )
     set_metadata(fp32, to_metadata(spec, provenance))
     if precision == "fp32":

@@ -24,7 +24,9 @@ CUDA_OPTIONS = {"cudnn_conv_algo_search": "HEURISTIC"}
 
 INSTALL_HINT = "pip install 'cgan-edge[cpu]' (or 'cgan-edge[gpu]' for CUDA)"
 # onnxruntime's severity levels: 0 verbose, 1 info, 2 warning, 3 error, 4 fatal.
-ORT_ERRORS_ONLY = 3
+# Fatal only: a CUDA provider that fails to load is logged as an error block, and
+# `check_cuda_in_use` already reports it, with its cause, in one line.
+ORT_FATAL_ONLY = 4
 
 
 def import_onnxruntime() -> Any:
@@ -37,7 +39,7 @@ def import_onnxruntime() -> Any:
     except ImportError as exc:
         raise ModuleNotFoundError(f"onnxruntime is not installed: {INSTALL_HINT}", name="onnxruntime") from exc
     # Its default logger prints multi-line blocks for every CUDA fallback, before our one line.
-    onnxruntime.set_default_logger_severity(ORT_ERRORS_ONLY)
+    onnxruntime.set_default_logger_severity(ORT_FATAL_ONLY)
     return onnxruntime
 
 

@@ -7,13 +7,19 @@ torch is imported inside the commands, so a runtime-only install answers
 from __future__ import annotations
 
 import json
+import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import typer
 
-from cgan_runtime.errors import EXIT_USAGE, UserError, run_app
+from cgan_runtime.errors import (
+    EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, Terminated, UserError, describe_os_error, run_app,
+)
 from cgan_runtime.files import write_output
+
+from .config import DEFAULT_RECIPE, RECIPES, TrainConfig
 
 TRAIN_EXTRA_HINT = "needs the train extra: pip install 'cgan-edge[train,cpu]'"
 
@@ -31,42 +37,116 @@ def _require_torch() -> None:
         raise UserError(TRAIN_EXTRA_HINT) from None
 
 
-@train_app.command()
+def _recipe_values(field: str) -> str:
+    """e.g. "edge 75, mlp 30": each recipe's value of `field`, for the help text."""
+    return ", ".join(f"{name} {recipe[field]:g}" if isinstance(recipe[field], float) else f"{name} {recipe[field]}"
+                     for name, recipe in RECIPES.items())
+
+
+def _recipe_help(text: str, field: str) -> str:
+    # Parentheses, not brackets: rich reads "[...]" as markup and drops it.
+    return f"{text} (default: the recipe's; {_recipe_values(field)})."
+
+
+TRAIN_HELP = (
+    "Train a CGAN; writes last.pt, best.pt, samples/ and metrics.jsonl into OUT.\n\n"
+    "Recipes (--recipe; a flag overrides one field):\n\n"
+    + "\n\n".join(
+        f"{name}{' (default)' if name == DEFAULT_RECIPE else ''}: "
+        + ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in recipe.items())
+        for name, recipe in RECIPES.items()
+    )
+    + "\n\nUnder torchrun (torchrun --nproc-per-node N $(which cgan-train) ...) the processes train one "
+    "model together; --batch-size stays the global batch."
+)
+
+
+@contextmanager
+def library_errors(prefix: str = "") -> Iterator[None]:
+    """Turn the library's ordinary exceptions into one-line UserErrors: 2 for bad input, 1 otherwise."""
+    try:
+        yield
+    except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError) as exc:
+        raise UserError(prefix + _one_line(exc), EXIT_USAGE) from None
+    except (OSError, RuntimeError) as exc:
+        raise UserError(prefix + _one_line(exc)) from None
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return describe_os_error(exc)
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+@train_app.command(help=TRAIN_HELP)
 def train(
     data_dir: Path = typer.Option(Path("data"), help=DATA_DIR_HELP),
     out: Path = typer.Option(Path("runs/default"), "--out", "-o", help="Run folder: checkpoints, samples, metrics."),
-    arch: Optional[str] = typer.Option(None, help="Recipe: edge (default, the shipped model's) or mlp (the seed's)."),
-    loss: Optional[str] = typer.Option(None, help="bce or hinge [default: the arch's recipe]."),
-    epochs: Optional[int] = typer.Option(None, help="Epochs to train in total [default: the arch's recipe]."),
-    batch_size: Optional[int] = typer.Option(None, help="[default: the arch's recipe]"),
-    lr: Optional[float] = typer.Option(None, help="Adam learning rate for G and D [default: the arch's recipe]."),
-    ema: Optional[float] = typer.Option(None, help="Decay of G's weight average, 0 = off [default: the arch's recipe]."),
-    nz: Optional[int] = typer.Option(None, help="Noise dimension [default: the arch's recipe]."),
+    recipe: Optional[str] = typer.Option(
+        None, help=f"Recipe: {', '.join(RECIPES)} (default: {DEFAULT_RECIPE}); listed above."
+    ),
+    loss: Optional[str] = typer.Option(None, help=_recipe_help("Loss: bce or hinge", "loss")),
+    epochs: Optional[int] = typer.Option(None, help=_recipe_help("Epochs to train in total", "epochs")),
+    batch_size: Optional[int] = typer.Option(
+        None, help=_recipe_help("Images per step, over all processes", "batch_size")
+    ),
+    lr: Optional[float] = typer.Option(None, help=_recipe_help("Adam learning rate for G and D", "lr")),
+    ema: Optional[float] = typer.Option(None, help=_recipe_help("Decay of G's weight average, 0 = off", "ema")),
+    nz: Optional[int] = typer.Option(None, help=_recipe_help("Noise dimension", "nz")),
     diversity: Optional[float] = typer.Option(
-        None, help="Weight of the mode-seeking penalty (MSGAN), 0 = off [default: the arch's recipe]."
+        None, help=_recipe_help("Weight of the mode-seeking penalty (MSGAN), 0 = off", "diversity")
     ),
     max_steps: Optional[int] = typer.Option(None, help="Stop after this many steps in total (smoke runs)."),
     train_limit: Optional[int] = typer.Option(None, help="Train on the first N images only (smoke runs)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    seed: int = typer.Option(0, help="Seed for weights, noise and batch order."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
+    threads: Optional[int] = typer.Option(
+        None, min=1, max=1024,
+        help="CPU threads per process (default: $OMP_NUM_THREADS, else the idle cores shared by the processes).",
+    ),
+    seed: Optional[int] = typer.Option(None, help="Seed for weights, noise and batch order (default: 0)."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue the run in OUT; only --epochs, --max-steps and --eval may change."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run already in OUT."),
     download: bool = typer.Option(True, "--download/--no-download", help="Download MNIST if missing."),
-    evaluate: bool = typer.Option(True, "--eval/--no-eval", help="Score each epoch to pick best.pt."),
+    evaluate: Optional[bool] = typer.Option(
+        None, "--eval/--no-eval", help="Score each epoch to pick best.pt (default: on; without it, no best.pt)."
+    ),
 ) -> None:
-    """Train a CGAN; writes last.pt, best.pt, samples/ and metrics.jsonl into OUT."""
     _require_torch()
-    from .config import DEFAULT_ARCH, TrainConfig
-    from .trainer import train as run_training
+    import torch
 
+    from .distributed import default_threads, launched_by_torchrun
+    from .trainer import run_config, train as run_training
+
+    rank = int(os.environ.get("RANK", "0")) if launched_by_torchrun() else 0
+    torch.set_num_threads(threads or default_threads())
+    given = {"loss": loss, "epochs": epochs, "batch_size": batch_size, "lr": lr, "ema": ema, "nz": nz,
+             "diversity": diversity, "max_steps": max_steps, "train_limit": train_limit, "seed": seed,
+             "evaluate": evaluate}
     try:
-        cfg = TrainConfig.for_arch(
-            arch or DEFAULT_ARCH, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr, ema=ema, nz=nz,
-            diversity=diversity, max_steps=max_steps, train_limit=train_limit, seed=seed, evaluate=evaluate,
-        )
-    except ValueError as exc:
-        raise UserError(str(exc), EXIT_USAGE) from None
-    best = run_training(cfg, data_dir, out, device=device, download=download, resume=resume)
-    print(f"best checkpoint: {best}")
+        with library_errors(f"rank {rank}: " if rank else ""):
+            if resume:
+                cfg = run_config(out).with_overrides(recipe=recipe, **given)
+            else:
+                cfg = TrainConfig.for_recipe(recipe or DEFAULT_RECIPE, **given)
+            exported = run_training(cfg, data_dir, out, device=device, download=download, resume=resume,
+                                    overwrite=overwrite)
+    except Terminated:
+        # Under torchrun, SIGTERM is how the others are stopped after one process
+        # failed: that one's line is the one to read.
+        if launched_by_torchrun():
+            raise SystemExit(EXIT_TERMINATED) from None
+        raise
+    except (UserError, KeyboardInterrupt) as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            exc = UserError("interrupted", EXIT_INTERRUPTED)
+        if launched_by_torchrun() and _said_by_another_process(exc, rank):
+            raise SystemExit(exc.exit_code) from None
+        raise exc from None
+    if rank == 0:
+        print(f"checkpoint to export: {exported}")
 
 
 @eval_app.command()
@@ -84,17 +164,38 @@ def evaluate(
     _require_torch()
     from .evaluation import Evaluator, format_table
     from .samplers import load_sampler
-    from .trainer import resolve_device
+    from .distributed import resolve_device
 
-    dev = resolve_device(device)
-    sample, nz = load_sampler(model, dev)
-    report = Evaluator(data_dir, device=dev, download=download).full(
-        sample, nz, seed=seed, per_label=per_label, parzen=parzen
-    )
+    with library_errors():
+        dev = resolve_device(device)
+        sample, nz = load_sampler(model, dev)
+        report = Evaluator(data_dir, device=dev, download=download).full(
+            sample, nz, seed=seed, per_label=per_label, parzen=parzen
+        )
     print(format_table(report, title=str(model)))
     if json_out is not None:
         payload = {"model": str(model), **report.to_dict()}
         write_output(json_out, (json.dumps(payload, indent=2) + "\n").encode())
+
+
+# How gloo and NCCL report, in the processes left, that another process died.
+LOST_PEER = ("closed by peer", "reset by peer", "broken pipe", "communicator was aborted")
+
+
+def _said_by_another_process(error: UserError, rank: int) -> bool:
+    """Whether, under torchrun, another process prints this failure, so this one stays quiet.
+
+    One line per failure: what every process hits alike (bad usage, a
+    divergence, Ctrl-C) rank 0 reports, and a process that merely lost
+    contact with a failed one leaves the word to that one.
+    """
+    from .trainer import TrainingDiverged
+
+    message = str(error).lower()
+    if any(sign in message for sign in LOST_PEER):
+        return True
+    shared = error.exit_code in (EXIT_USAGE, EXIT_INTERRUPTED) or isinstance(error.__context__, TrainingDiverged)
+    return rank != 0 and shared
 
 
 def train_main() -> None:

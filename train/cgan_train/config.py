@@ -1,48 +1,63 @@
-"""Training hyper-parameters. The model's shape lives in `cgan_runtime.contract.ModelSpec`."""
+"""Training hyper-parameters. The model's shape lives in `cgan_runtime.contract.ModelSpec`.
+
+torch-free, so `cgan-train --help` can list the recipes on an install without torch.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from typing import Any, Mapping
 
 from cgan_runtime.contract import ModelSpec
 
-from .losses import LOSSES
-from .models import ARCHS
+LOSSES = ("bce", "hinge")
 
+# What a recipe leaves out takes these values (every recipe so far agrees on them).
+_RECIPE_BASE: dict[str, Any] = {"beta2": 0.999, "diversity": 0.0}
 
-# What `--arch` selects: a network pair (models.ARCHS) and its hyper-parameters.
-# `mlp` is the seed's recipe, untouched. `edge`, the default and the recipe of
-# the shipped model, trains the same networks longer and samples from an
-# exponential moving average of the generator's weights (with BatchNorm
-# statistics recomputed for it), which is what lifts eval-mode quality; see
-# assets/README.md for the measurements. Command-line flags override a field.
+# What `--recipe` selects: a network pair (models.ARCHS) and its hyper-parameters;
+# the only place recipe values are written. `mlp` is the seed's recipe, untouched.
+# `edge`, the default and the recipe of the shipped model, trains the same
+# networks longer and samples from an exponential moving average of the
+# generator's weights (with BatchNorm statistics recomputed for it), which is
+# what lifts eval-mode quality; see assets/README.md for the measurements.
+# Command-line flags override a field.
 RECIPES: dict[str, dict[str, Any]] = {
-    "mlp": {"network": "mlp", "loss": "bce", "nz": 100, "epochs": 30, "batch_size": 64, "lr": 2e-4,
-            "beta1": 0.5, "ema": 0.0},
-    "edge": {"network": "mlp", "loss": "bce", "nz": 100, "epochs": 75, "batch_size": 64, "lr": 2e-4,
-             "beta1": 0.5, "ema": 0.999},
-    # The DCGAN-shaped conv pair (cBN generator, spectral-norm projection critic) with hinge
-    # loss and a weight average, SNGAN's settings for this size of network.
-    "conv": {"network": "conv", "loss": "hinge", "nz": 100, "epochs": 15, "batch_size": 64, "lr": 2e-4,
-             "beta1": 0.5, "ema": 0.999},
+    name: {**recipe, **{k: v for k, v in _RECIPE_BASE.items() if k not in recipe}}
+    for name, recipe in {
+        "mlp": {"network": "mlp", "loss": "bce", "nz": 100, "epochs": 30, "batch_size": 64, "lr": 2e-4,
+                "beta1": 0.5, "ema": 0.0},
+        "edge": {"network": "mlp", "loss": "bce", "nz": 100, "epochs": 75, "batch_size": 64, "lr": 2e-4,
+                 "beta1": 0.5, "ema": 0.999},
+        # The DCGAN-shaped conv pair (cBN generator, spectral-norm projection critic) with hinge
+        # loss and a weight average, SNGAN's settings for this size of network.
+        "conv": {"network": "conv", "loss": "hinge", "nz": 100, "epochs": 15, "batch_size": 64, "lr": 2e-4,
+                 "beta1": 0.5, "ema": 0.999},
+    }.items()
 }
-DEFAULT_ARCH = "edge"
+DEFAULT_RECIPE = "edge"
+
+# What `--resume` may change: how long to train and whether to score epochs.
+# Everything else defines the run; changing it would make a different run.
+PLAN_FIELDS = ("epochs", "max_steps", "evaluate")
+
+SEED_LIMIT = 2**64  # seeds are hashed (trainer.derive_seed); this keeps them a 64-bit number
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    arch: str = "mlp"  # the recipe's name (RECIPES)
-    network: str = "mlp"  # the network pair (models.ARCHS), recorded as ModelSpec.arch
-    loss: str = "bce"
-    nz: int = 100
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    ema: float = 0.0  # decay of the generator's weight average; 0 = off
-    diversity: float = 0.0  # weight of the mode-seeking penalty; 0 = off
+    # The recipe's fields have no defaults here: `for_recipe` fills them from RECIPES.
+    recipe: str  # the recipe's name (RECIPES); written into the checkpoint and the ONNX metadata
+    network: str  # the network pair (models.ARCHS), recorded as ModelSpec.arch
+    loss: str
+    nz: int
+    epochs: int
+    batch_size: int  # the global batch: split over the processes under torchrun
+    lr: float
+    beta1: float
+    beta2: float
+    ema: float  # decay of the generator's weight average; 0 = off
+    diversity: float  # weight of the mode-seeking penalty; 0 = off
     seed: int = 0
     max_steps: int | None = None
     train_limit: int | None = None  # use only the first N training images (smoke runs)
@@ -50,15 +65,16 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         checks = [
-            (self.arch in RECIPES, f"unknown arch '{self.arch}' (choose from {', '.join(RECIPES)})"),
-            (self.network in ARCHS, f"unknown network '{self.network}' (choose from {', '.join(ARCHS)})"),
+            (self.recipe in RECIPES, f"unknown recipe '{self.recipe}' (choose from {', '.join(RECIPES)})"),
             (self.loss in LOSSES, f"unknown loss '{self.loss}' (choose from {', '.join(LOSSES)})"),
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
             (self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}"),
             (self.lr > 0, f"learning rate must be > 0, got {self.lr}"),
+            (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, f"betas must be in [0, 1), got {self.beta1}, {self.beta2}"),
             (0 <= self.ema < 1, f"ema decay must be in [0, 1), got {self.ema}"),
             (self.diversity >= 0, f"diversity weight must be >= 0, got {self.diversity}"),
             (self.nz >= 1, f"nz must be >= 1, got {self.nz}"),
+            (0 <= self.seed < SEED_LIMIT, f"seed must be in [0, 2**64), got {self.seed}"),
             (self.max_steps is None or self.max_steps >= 1, f"max steps must be >= 1, got {self.max_steps}"),
             (self.train_limit is None or self.train_limit >= 1, f"train limit must be >= 1, got {self.train_limit}"),
         ]
@@ -67,12 +83,21 @@ class TrainConfig:
                 raise ValueError(message)
 
     @classmethod
-    def for_arch(cls, arch: str = DEFAULT_ARCH, **overrides: Any) -> "TrainConfig":
-        """The arch's recipe with the given fields overridden (None means keep the recipe)."""
-        if arch not in RECIPES:
-            raise ValueError(f"unknown arch '{arch}' (choose from {', '.join(RECIPES)})")
+    def for_recipe(cls, recipe: str = DEFAULT_RECIPE, **overrides: Any) -> "TrainConfig":
+        """The recipe with the given fields overridden (None means keep the recipe's value)."""
+        if recipe not in RECIPES:
+            raise ValueError(f"unknown recipe '{recipe}' (choose from {', '.join(RECIPES)})")
         given = {k: v for k, v in overrides.items() if v is not None}
-        return cls(arch=arch, **{**RECIPES[arch], **given})
+        return cls.from_dict({**RECIPES[recipe], **given, "recipe": recipe})
+
+    def with_overrides(self, **overrides: Any) -> "TrainConfig":
+        """This config with the given fields replaced (None means keep)."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    def changes_beyond_plan(self, other: "TrainConfig") -> list[str]:
+        """Fields other than the plan (PLAN_FIELDS) where `other` differs, as 'name: ours -> theirs'."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        return [f"{k} {mine[k]} -> {theirs[k]}" for k in mine if k not in PLAN_FIELDS and mine[k] != theirs[k]]
 
     def model_spec(self) -> ModelSpec:
         return ModelSpec(arch=self.network, nz=self.nz)
@@ -82,5 +107,15 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
+        """Read a config back, refusing fields it does not know (as ModelSpec.from_dict does)."""
+        # Runs written before `--arch` was renamed `--recipe` stored the name as "arch".
+        if "arch" in data and "recipe" not in data:
+            data = {("recipe" if k == "arch" else k): v for k, v in data.items()}
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown training config fields: {sorted(unknown)}")
+        missing = {f.name for f in fields(cls) if f.default is MISSING} - set(data)
+        if missing:
+            raise ValueError(f"missing training config fields: {sorted(missing)}")
+        return cls(**data)

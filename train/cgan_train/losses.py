@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .config import LOSSES
+
 
 def discriminator_loss(kind: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     if kind == "bce":
@@ -28,17 +30,16 @@ def generator_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
 
 
 def mode_seeking_penalty(images: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-    """MSGAN's regulariser (Mao et al. 2019), for a batch whose two halves share labels.
+    """MSGAN's regulariser (Mao et al. 2019), for a batch whose pairs (2k, 2k+1) share labels.
 
     A conditional generator can satisfy its critic by ignoring the noise and
     drawing one digit per label; rewarding the ratio of image distance to
     noise distance between same-label pairs makes different noise mean a
-    different digit.
+    different digit. Pairs are neighbours, so any even slice of a batch (one
+    process's share under torchrun) holds whole pairs.
     """
-    half = images.shape[0] // 2
-    image_gap = (images[:half] - images[half : 2 * half]).abs().flatten(1).mean(1)
-    noise_gap = (noise[:half] - noise[half : 2 * half]).abs().mean(1)
+    pairs = images.shape[0] // 2
+    first, second = slice(0, 2 * pairs, 2), slice(1, 2 * pairs, 2)
+    image_gap = (images[first] - images[second]).abs().flatten(1).mean(1)
+    noise_gap = (noise[first] - noise[second]).abs().mean(1)
     return 1.0 / ((image_gap / noise_gap).mean() + 1e-5)
-
-
-LOSSES = ("bce", "hinge")

@@ -1,64 +1,314 @@
-"""The training loop, top to bottom: data on the device, G step, D step, score, save.
+"""The training loop, top to bottom: plan, data, models, then per epoch: steps, score, save.
 
-Run directory:
-    last.pt               after every epoch (and when --max-steps stops mid-epoch)
-    best.pt               the epoch with the best quick score (lowest FID)
-    samples/epoch_NNN.png one row per label, the same noise every epoch
-    metrics.jsonl         one JSON line per epoch
+`train` reads as the list of what happens; each piece below it does one job.
+The run folder (rundir.py) holds last.pt, best.pt, samples/ and metrics.jsonl.
+Under torchrun the same code runs in every process (distributed.py has the rules).
+
+Every random draw of step s (noise, fake labels) comes from (seed, step), and
+each epoch's batch order from (seed, epoch): a resumed run, or one split over N
+processes, sees exactly the batches of one uninterrupted run.
 """
 
 from __future__ import annotations
 
 import copy
-import json
-import time
+import hashlib
+from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from cgan_runtime.errors import EXIT_USAGE, UserError
-from cgan_runtime.files import atomic_write_bytes
+from cgan_runtime.contract import ModelSpec
 from cgan_runtime.images import encode_png, make_grid, to_uint8
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from . import distributed
+from .checkpoint import check_resumable, load_checkpoint, load_weights, save_checkpoint
 from .config import TrainConfig
 from .data import load_mnist, to_model_range
+from .distributed import Processes
 from .losses import discriminator_loss, generator_loss, mode_seeking_penalty
 from .models import build_models
+from .progress import EpochBar
+from .rundir import RunFolder
 from .samplers import checkpoint_sampler
 
 SAMPLES_PER_LABEL = 10
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda asked for, but torch sees no CUDA device", EXIT_USAGE)
-    if name not in ("cpu", "cuda"):
-        raise UserError(f"unknown device '{name}' (choose from auto, cpu, cuda)", EXIT_USAGE)
-    return torch.device(name)
+class TrainingDiverged(RuntimeError):
+    """A loss or weight became NaN or infinite; nothing of that state was saved."""
 
 
-def epoch_permutation(cfg: TrainConfig, epoch: int, n: int) -> torch.Tensor:
-    # Derived from (seed, epoch) rather than drawn from the global RNG, so a run
-    # resumed mid-epoch sees the same batch order as one that never stopped.
-    return torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch))
+def train(cfg: TrainConfig, data_dir: Path, out_dir: Path, device: str = "auto", download: bool = False,
+          resume: bool = False, overwrite: bool = False) -> Path:
+    """Train a CGAN into `out_dir`; return the checkpoint to export (best.pt, or last.pt without scoring).
+
+    With `resume`, `cfg` may change only the plan (config.PLAN_FIELDS) of the
+    run in out_dir/last.pt. Raises ValueError for bad settings or data,
+    FileNotFoundError/FileExistsError for a missing or already used run folder,
+    TrainingDiverged when the losses stop being finite, OSError when writing fails.
+    """
+    procs = distributed.start(device)
+    try:
+        return _train(cfg, data_dir, RunFolder(out_dir), procs, download, resume, overwrite)
+    finally:
+        distributed.stop(procs)
 
 
-def rng_state() -> dict[str, Any]:
-    state: dict[str, Any] = {"cpu": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
+def _train(cfg: TrainConfig, data_dir: Path, run: RunFolder, procs: Processes, download: bool,
+           resume: bool, overwrite: bool) -> Path:
+    run.check_writable()
+    ckpt = resume_point(run, cfg, procs.device) if resume else None
+    if ckpt is None:
+        run.check_new(overwrite)
+    distributed.local_batch(cfg.batch_size, procs, pairs=cfg.diversity > 0)  # refuses an uneven split
+    with distributed.rank0_first(procs):  # rank 0 downloads, if anyone must
+        images, labels = load_training_data(cfg, data_dir, download, procs.device)
+    steps_per_epoch = images.shape[0] // cfg.batch_size
+    if steps_per_epoch == 0:
+        raise ValueError(f"batch size {cfg.batch_size} is larger than the {images.shape[0]} training images")
+    models = Models.build(cfg, procs, ckpt)
+    evaluator = make_evaluator(cfg, data_dir, download, procs.device) if procs.writes else None
+    with run.claimed() if procs.writes else nullcontext():
+        progress = start_run(run, ckpt, overwrite, procs)
+        distributed.barrier(procs)  # the folder is ready before anyone trains
+        while progress.epoch < cfg.epochs and progress.step < total_steps(cfg, steps_per_epoch):
+            epoch_number = progress.epoch + 1  # the epoch under way, 1-based (a stop mid-epoch included)
+            record = train_epoch(cfg, models, images, labels, progress, steps_per_epoch, procs)
+            check_weights(models, progress, procs)
+            if procs.writes:
+                end_epoch(cfg, models, run, progress, epoch_number, record, evaluator)
+            distributed.barrier(procs)  # the others wait while rank 0 scores and writes
+    if progress.best_step is None and procs.writes:
+        print(f"no best.pt: epochs were not scored (--no-eval); {run.last} is the checkpoint to export")
+    return run.best if progress.best_step is not None else run.last
 
 
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["cpu"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+# --- the plan: a new run, or the one in the folder ------------------------------
+
+
+def run_config(out_dir: Path) -> TrainConfig:
+    """The config of the run in `out_dir` (its last.pt), to resume it with."""
+    return TrainConfig.from_dict(_last_checkpoint(RunFolder(out_dir), "cpu")["train_config"])
+
+
+def resume_point(run: RunFolder, cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
+    """last.pt, once `cfg` is known to change nothing but the plan."""
+    ckpt = _last_checkpoint(run, device)
+    changed = TrainConfig.from_dict(ckpt["train_config"]).changes_beyond_plan(cfg)
+    if changed:
+        raise ValueError(f"--resume cannot change {'; '.join(changed)} (only --epochs, --max-steps, --eval)")
+    return ckpt
+
+
+def _last_checkpoint(run: RunFolder, device: torch.device | str) -> dict[str, Any]:
+    if not run.last.is_file():
+        raise FileNotFoundError(f"--resume: no {run.last} to resume from")
+    ckpt = load_checkpoint(run.last, map_location=device)
+    check_resumable(ckpt, run.last)
+    return ckpt
+
+
+def total_steps(cfg: TrainConfig, steps_per_epoch: int) -> int:
+    return min(cfg.max_steps or cfg.epochs * steps_per_epoch, cfg.epochs * steps_per_epoch)
+
+
+@dataclass
+class Position:
+    """Where training stands: what last.pt records besides the weights."""
+
+    epoch: int = 0
+    step: int = 0
+    best_score: float = float("inf")
+    best_step: int | None = None
+
+
+def start_run(run: RunFolder, ckpt: dict[str, Any] | None, overwrite: bool, procs: Processes) -> Position:
+    """Clear the folder for a new run, or repair it for a resumed one (rank 0 writes; all ranks return)."""
+    if ckpt is None:
+        if procs.writes:
+            run.check_new(overwrite)  # again, under the lock: another run may have finished here meanwhile
+            if overwrite:
+                run.clear()
+        return Position()
+    position = Position(ckpt["epoch"], ckpt["step"], ckpt["best_score"], ckpt.get("best_step"))
+    if procs.writes:
+        run.keep_metrics_until(position.step)
+        position.best_score, position.best_step, note = run.repair_best(ckpt)
+        print(f"resuming from {run.last}: epoch {position.epoch}, step {position.step}")
+        if note:
+            print(note)
+    return position
+
+
+# --- data ------------------------------------------------------------------------
+
+
+def load_training_data(cfg: TrainConfig, data_dir: Path, download: bool,
+                       device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The one place training reads its data: images in [-1, 1] and labels, on `device`."""
+    images, labels = load_mnist(data_dir, train=True, download=download)
+    if cfg.train_limit:
+        images, labels = images[: cfg.train_limit], labels[: cfg.train_limit]
+    return to_model_range(images).to(device), labels.to(device)
+
+
+def derive_seed(*parts: object) -> int:
+    """A 63-bit seed for one purpose, from the run's seed and that purpose (any size of seed)."""
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
+def epoch_permutation(seed: int, epoch: int, n: int) -> torch.Tensor:
+    return torch.randperm(n, generator=torch.Generator().manual_seed(derive_seed(seed, "epoch", epoch)))
+
+
+# --- models ----------------------------------------------------------------------
+
+
+@dataclass
+class Models:
+    """G and D (plain modules), their training wrappers (DDP under torchrun), G's average, optimizers."""
+
+    spec: ModelSpec
+    G: torch.nn.Module
+    D: torch.nn.Module
+    G_train: torch.nn.Module
+    D_train: torch.nn.Module
+    G_ema: torch.nn.Module | None
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+
+    @classmethod
+    def build(cls, cfg: TrainConfig, procs: Processes, ckpt: dict[str, Any] | None) -> "Models":
+        spec = cfg.model_spec()
+        torch.manual_seed(derive_seed(cfg.seed, "weights"))
+        G, D = build_models(spec)
+        if cfg.batch_size < 2 and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in G.modules()):
+            raise ValueError("batch size 1 cannot train BatchNorm layers (no batch statistics); use 2 or more")
+        # The average is a plain copy: it is only run in eval mode, and on rank 0.
+        G_ema = copy.deepcopy(G) if cfg.ema > 0 else None
+        if ckpt is not None:
+            load_weights(G, ckpt["generator"], "generator")
+            load_weights(D, ckpt["discriminator"], "discriminator")
+            if G_ema is not None:
+                load_weights(G_ema, ckpt["generator_ema"], "generator average")
+        G = distributed.sync_batchnorm(G, procs).to(procs.device)
+        D = D.to(procs.device)
+        G_ema = G_ema.to(procs.device).eval() if G_ema is not None else None
+        fused = procs.device.type == "cuda"  # one kernel per optimizer step on GPU
+        opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=fused)
+        opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=fused)
+        if ckpt is not None:
+            try:
+                opt_g.load_state_dict(ckpt["opt_g"])
+                opt_d.load_state_dict(ckpt["opt_d"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"checkpoint's optimizer state does not match its models: {exc}") from None
+        G.train()
+        D.train()
+        return cls(spec, G, D, distributed.data_parallel(G, procs), distributed.data_parallel(D, procs),
+                   G_ema, opt_g, opt_d)
+
+    @property
+    def sampler(self) -> torch.nn.Module:
+        """What export will ship: the average when there is one."""
+        return self.G_ema if self.G_ema is not None else self.G
+
+    def state(self, cfg: TrainConfig, position: Position, score: float | None) -> dict[str, Any]:
+        """A checkpoint: plain state dicts (never DDP's), so any number of processes can resume it."""
+        return {
+            "spec": self.spec.to_dict(),
+            "train_config": cfg.to_dict(),
+            "generator": self.G.state_dict(),
+            "discriminator": self.D.state_dict(),
+            "generator_ema": self.G_ema.state_dict() if self.G_ema is not None else None,
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "epoch": position.epoch,
+            "step": position.step,
+            "best_score": position.best_score,
+            "best_step": position.best_step,
+            "score": score,
+        }
+
+
+# --- one epoch of steps ----------------------------------------------------------
+
+
+def train_epoch(cfg: TrainConfig, models: Models, images: torch.Tensor, labels: torch.Tensor,
+                position: Position, steps_per_epoch: int, procs: Processes) -> dict[str, float]:
+    """Train until the epoch ends (or max_steps); advance `position`; return the epoch's record."""
+    first = position.step - position.epoch * steps_per_epoch  # > 0 only when resuming mid-epoch
+    last = min(steps_per_epoch, total_steps(cfg, steps_per_epoch) - position.epoch * steps_per_epoch)
+    order = epoch_permutation(cfg.seed, position.epoch, images.shape[0]).to(procs.device)
+    mine = distributed.local_batch(cfg.batch_size, procs, pairs=cfg.diversity > 0)
+    draws = torch.Generator(device=procs.device)
+    sums = torch.zeros(2, device=procs.device)  # running G and D loss, read once per epoch
+    label = f"epoch {position.epoch + 1}/{cfg.epochs}"
+    with EpochBar(label, last, first, cfg.batch_size, show=procs.writes) as bar:
+        for i in range(first, last):
+            idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size][mine]
+            z, y_fake = step_draws(cfg, models.spec, position.step, draws, procs)
+            losses = train_step(cfg, models, images[idx], labels[idx], z[mine], y_fake[mine])
+            if not distributed.all_finite(losses, procs):
+                raise TrainingDiverged(
+                    f"training diverged: non-finite loss at step {position.step + 1} (epoch {position.epoch + 1}); "
+                    f"nothing of it was saved, last.pt is the last good checkpoint (try a lower --lr)"
+                )
+            sums += losses
+            position.step += 1
+            bar.step_done()
+    if last == steps_per_epoch:
+        position.epoch += 1
+    done = max(last - first, 1)
+    return {"epoch": position.epoch, "step": position.step, "loss_g": (sums[0] / done).item(),
+            "loss_d": (sums[1] / done).item(), "images_per_s": bar.images_per_s(),
+            "seconds": bar.clock() - bar.started}
+
+
+def step_draws(cfg: TrainConfig, spec: ModelSpec, step: int, draws: torch.Generator,
+               procs: Processes) -> tuple[torch.Tensor, torch.Tensor]:
+    """Noise and fake labels for the global batch of `step`, the same in every process.
+
+    Dropout draws from the global generator, seeded per step and per process
+    (each process drops out its own slice).
+    """
+    torch.manual_seed(derive_seed(cfg.seed, "dropout", step, procs.rank))
+    draws.manual_seed(derive_seed(cfg.seed, "step", step))
+    z = torch.randn(cfg.batch_size, spec.nz, generator=draws, device=procs.device)
+    if cfg.diversity > 0:  # pairs with the same label, for the mode-seeking penalty
+        half = torch.randint(0, spec.num_classes, ((cfg.batch_size + 1) // 2,), generator=draws, device=procs.device)
+        y_fake = half.repeat_interleave(2)[: cfg.batch_size]
+    else:
+        y_fake = torch.randint(0, spec.num_classes, (cfg.batch_size,), generator=draws, device=procs.device)
+    return z, y_fake
+
+
+def train_step(cfg: TrainConfig, models: Models, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor,
+               y_fake: torch.Tensor) -> torch.Tensor:
+    """One G step, then one D step on the same fakes (the seed's order); returns (loss_g, loss_d)."""
+    fake = models.G_train(z, y_fake)
+    # D's plain module here: its gradients from G's loss are discarded before D's
+    # step, so DDP has nothing to average for it.
+    loss_g = generator_loss(cfg.loss, models.D(fake, y_fake))
+    if cfg.diversity > 0:
+        loss_g = loss_g + cfg.diversity * mode_seeking_penalty(fake, z)
+    models.opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    models.opt_g.step()
+    if models.G_ema is not None:
+        update_ema(models.G_ema, models.G, cfg.ema)
+
+    # Real and fake in one D call: DDP expects one forward per backward.
+    logits = models.D_train(torch.cat([x, fake.detach()]), torch.cat([y, y_fake]))
+    loss_d = discriminator_loss(cfg.loss, logits[: len(x)], logits[len(x) :])
+    models.opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    models.opt_d.step()
+    return torch.stack([loss_g.detach(), loss_d.detach()])
 
 
 @torch.no_grad()
@@ -69,8 +319,71 @@ def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
         b_ema.copy_(b)
 
 
+def check_weights(models: Models, position: Position, procs: Processes) -> None:
+    """A last update can make the weights non-finite with finite losses: never save those."""
+    weights = [p.detach().sum() for p in [*models.G.parameters(), *models.D.parameters()]]
+    if not distributed.all_finite(torch.stack(weights), procs):
+        raise TrainingDiverged(
+            f"training diverged: non-finite weights after step {position.step}; "
+            "nothing of it was saved, last.pt is the last good checkpoint (try a lower --lr)"
+        )
+
+
+# --- end of an epoch: score, then write (rank 0) ---------------------------------
+
+
+def make_evaluator(cfg: TrainConfig, data_dir: Path, download: bool, device: torch.device):
+    if not cfg.evaluate:
+        return None
+    from .evaluation import Evaluator  # trains the classifier on first use
+
+    return Evaluator(data_dir, device=device, download=download)
+
+
+def end_epoch(cfg: TrainConfig, models: Models, run: RunFolder, position: Position, epoch_number: int,
+              record: dict[str, float], evaluator) -> None:
+    """Score the epoch and write it, in the order rundir.py documents."""
+    device = next(models.G.parameters()).device
+    if models.G_ema is not None:
+        recalibrate_batchnorm(models.G_ema, models.spec, device, seed=derive_seed(cfg.seed, "recalibrate"))
+    score, metrics = None, {}
+    if evaluator is not None:
+        # Score what export will ship: eval mode, BatchNorm on its running statistics.
+        metrics = evaluator.quick(checkpoint_sampler(models.sampler, device), models.spec.nz, seed=cfg.seed)
+        score = metrics["fid"]
+        models.G.train()
+    is_best = score is not None and score < position.best_score
+    if is_best:
+        position.best_score, position.best_step = score, position.step
+    record = {**record, **metrics}
+    # The order rundir.py documents: last.pt last, so it never names a state not on disk.
+    run.write_sample_grid(epoch_number, sample_grid(models, cfg))
+    run.append_metrics(record)
+    snapshot = models.state(cfg, position, score)
+    if is_best:
+        save_checkpoint(run.best, snapshot)
+    save_checkpoint(run.last, snapshot)
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in record.items() if isinstance(v, float))
+    print(f"epoch {epoch_number} step {position.step}: {shown}{'  (best)' if is_best else ''}", flush=True)
+
+
+def sample_grid(models: Models, cfg: TrainConfig) -> bytes:
+    """One row per label, the same noise every epoch."""
+    generator, spec = models.sampler, models.spec
+    device = next(generator.parameters()).device
+    fixed = torch.Generator().manual_seed(derive_seed(cfg.seed, "samples"))
+    labels = torch.arange(spec.num_classes).repeat_interleave(SAMPLES_PER_LABEL)
+    noise = torch.randn(len(labels), spec.nz, generator=fixed)
+    was_training = generator.training
+    generator.eval()
+    with torch.no_grad():
+        images = generator(noise.to(device), labels.to(device)).cpu().numpy()
+    generator.train(was_training)
+    return encode_png(make_grid(to_uint8(images, (-1.0, 1.0)), cols=SAMPLES_PER_LABEL))
+
+
 @torch.no_grad()
-def recalibrate_batchnorm(generator: torch.nn.Module, spec, device: torch.device, seed: int,
+def recalibrate_batchnorm(generator: torch.nn.Module, spec: ModelSpec, device: torch.device, seed: int,
                           batches: int = 40, batch_size: int = 250) -> None:
     """Give a weight-averaged generator BatchNorm statistics of its own.
 
@@ -95,165 +408,3 @@ def recalibrate_batchnorm(generator: torch.nn.Module, spec, device: torch.device
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
     generator.eval()
-
-
-def write_samples(path: Path, generator: torch.nn.Module, noise: torch.Tensor, labels: torch.Tensor) -> None:
-    was_training = generator.training
-    generator.eval()
-    with torch.no_grad():
-        images = generator(noise, labels).cpu().numpy()
-    generator.train(was_training)
-    grid = make_grid(to_uint8(images, (-1.0, 1.0)), cols=SAMPLES_PER_LABEL)
-    atomic_write_bytes(path, encode_png(grid))
-
-
-def train(cfg: TrainConfig, data_dir: Path, out_dir: Path, device: str = "auto",
-          download: bool = False, resume: bool = False) -> Path:
-    """Train a CGAN and return the path of best.pt."""
-    dev = resolve_device(device)
-    last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
-    ckpt = None
-    if resume:
-        if not last_path.is_file():
-            raise UserError(f"--resume: no {last_path} to resume from", EXIT_USAGE)
-        ckpt = load_checkpoint(last_path, map_location=dev)
-        # The run's own config wins, except how long to train.
-        cfg = TrainConfig.from_dict({**ckpt["train_config"], "epochs": cfg.epochs, "max_steps": cfg.max_steps})
-
-    evaluator = None
-    if cfg.evaluate:
-        from .evaluation import Evaluator  # trains the classifier on first use
-
-        # Built before seeding: training the classifier (first run only) must
-        # not shift the random stream the GAN sees, or resuming would diverge.
-        evaluator = Evaluator(data_dir, device=dev, download=download)
-
-    torch.manual_seed(cfg.seed)
-    images, labels = load_mnist(data_dir, train=True, download=download)
-    if cfg.train_limit:
-        images, labels = images[: cfg.train_limit], labels[: cfg.train_limit]
-    real_images = to_model_range(images).to(dev)
-    real_labels = labels.to(dev)
-    n = real_images.shape[0]
-    steps_per_epoch = n // cfg.batch_size
-    if steps_per_epoch == 0:
-        raise UserError(f"batch size {cfg.batch_size} is larger than the {n} training images", EXIT_USAGE)
-
-    out_dir.mkdir(parents=True, exist_ok=True)  # only once the data is known to be there
-    (out_dir / "samples").mkdir(exist_ok=True)
-    spec = cfg.model_spec()
-    G, D = build_models(spec)
-    G, D = G.to(dev), D.to(dev)
-    G_ema = copy.deepcopy(G).eval() if cfg.ema > 0 else None
-    fused = dev.type == "cuda"  # one kernel per optimizer step on GPU
-    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=fused)
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=fused)
-
-    epoch, step, best_score = 0, 0, float("inf")
-    if ckpt is not None:
-        G.load_state_dict(ckpt["generator"])
-        D.load_state_dict(ckpt["discriminator"])
-        if G_ema is not None:
-            G_ema.load_state_dict(ckpt["generator_ema"])
-        opt_g.load_state_dict(ckpt["opt_g"])
-        opt_d.load_state_dict(ckpt["opt_d"])
-        epoch, step, best_score = ckpt["epoch"], ckpt["step"], ckpt["best_score"]
-        set_rng_state(ckpt["rng"])
-        print(f"resuming from {last_path}: epoch {epoch}, step {step}")
-
-    fixed = torch.Generator().manual_seed(cfg.seed + 1)
-    sample_labels = torch.arange(spec.num_classes).repeat_interleave(SAMPLES_PER_LABEL).to(dev)
-    sample_noise = torch.randn(len(sample_labels), spec.nz, generator=fixed).to(dev)
-    sampler = G_ema if G_ema is not None else G
-
-    def state(score: float | None) -> dict[str, Any]:
-        return {
-            "spec": spec.to_dict(),
-            "train_config": cfg.to_dict(),
-            "generator": G.state_dict(),
-            "discriminator": D.state_dict(),
-            "generator_ema": G_ema.state_dict() if G_ema is not None else None,
-            "opt_g": opt_g.state_dict(),
-            "opt_d": opt_d.state_dict(),
-            "epoch": epoch,
-            "step": step,
-            "best_score": best_score,
-            "score": score,
-            "rng": rng_state(),
-        }
-
-    G.train()
-    D.train()
-    max_steps = cfg.max_steps or cfg.epochs * steps_per_epoch
-    while epoch < cfg.epochs and step < max_steps:
-        shown_epoch = epoch + 1
-        first = step - epoch * steps_per_epoch  # > 0 only when resuming mid-epoch
-        last = min(steps_per_epoch, max_steps - epoch * steps_per_epoch)
-        order = epoch_permutation(cfg, epoch, n).to(dev)
-        sums = torch.zeros(2, device=dev)  # running G and D loss, read once per epoch
-        t0 = time.perf_counter()
-        with Progress(TextColumn(f"epoch {shown_epoch}/{cfg.epochs}"), BarColumn(), MofNCompleteColumn(),
-                      TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), transient=True) as bar:
-            task = bar.add_task("train", total=last, completed=first, rate="")
-            for i in range(first, last):
-                idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
-                x, y = real_images[idx], real_labels[idx]
-                z = torch.randn(cfg.batch_size, spec.nz, device=dev)
-                if cfg.diversity > 0:  # two halves with the same labels, for the mode-seeking pairs
-                    y_fake = torch.randint(0, spec.num_classes, (cfg.batch_size // 2,), device=dev).repeat(2)
-                    y_fake = torch.cat([y_fake, y_fake[: cfg.batch_size % 2]])
-                else:
-                    y_fake = torch.randint(0, spec.num_classes, (cfg.batch_size,), device=dev)
-
-                # G step first, then D on the same fakes: the seed's order, one G forward per step.
-                fake = G(z, y_fake)
-                loss_g = generator_loss(cfg.loss, D(fake, y_fake))
-                if cfg.diversity > 0:
-                    loss_g = loss_g + cfg.diversity * mode_seeking_penalty(fake, z)
-                opt_g.zero_grad(set_to_none=True)
-                loss_g.backward()
-                opt_g.step()
-                if G_ema is not None:
-                    update_ema(G_ema, G, cfg.ema)
-
-                loss_d = discriminator_loss(cfg.loss, D(x, y), D(fake.detach(), y_fake))
-                opt_d.zero_grad(set_to_none=True)
-                loss_d.backward()
-                opt_d.step()
-
-                sums += torch.stack([loss_g.detach(), loss_d.detach()])
-                step += 1
-                if (i + 1 - first) % 50 == 0:
-                    rate = (i + 1 - first) * cfg.batch_size / (time.perf_counter() - t0)
-                    bar.update(task, completed=i + 1, rate=f"{rate:,.0f} img/s")
-        seconds = time.perf_counter() - t0
-        done = last - first
-        if last == steps_per_epoch:
-            epoch += 1
-
-        if G_ema is not None:
-            recalibrate_batchnorm(G_ema, spec, dev, seed=cfg.seed + 2)
-        score, metrics = None, {}
-        if evaluator is not None:
-            # Score what export will ship: eval mode, BatchNorm on its running statistics.
-            metrics = evaluator.quick(checkpoint_sampler(sampler, dev), spec.nz, seed=cfg.seed)
-            score = metrics["fid"]
-            G.train()
-        is_best = score is None or score < best_score
-        if is_best and score is not None:
-            best_score = score
-        record = {
-            "epoch": epoch, "step": step,
-            "loss_g": (sums[0] / max(done, 1)).item(), "loss_d": (sums[1] / max(done, 1)).item(),
-            "images_per_s": done * cfg.batch_size / seconds, "seconds": seconds, **metrics,
-        }
-        snapshot = state(score)
-        save_checkpoint(last_path, snapshot)
-        if is_best:
-            save_checkpoint(best_path, snapshot)
-        write_samples(out_dir / "samples" / f"epoch_{shown_epoch:03d}.png", sampler, sample_noise, sample_labels)
-        with open(out_dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
-        shown = ", ".join(f"{k} {v:.4g}" for k, v in record.items() if isinstance(v, float))
-        print(f"epoch {shown_epoch} step {step}: {shown}{'  (best)' if is_best else ''}", flush=True)
-    return best_path

@@ -1,0 +1,333 @@
+"""cgan-train under bad input, faults and concurrency: one line, nothing lost, nothing replaced.
+
+Tiny runs: 256 MNIST images, 64 per step (4 steps an epoch), in this process.
+Scoring is faked (a fixed list of FIDs) so that best.pt can be steered without
+training the evaluation classifier.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import typer  # noqa: E402
+
+from cgan_runtime.contract import ModelSpec  # noqa: E402
+from cgan_runtime.errors import EXIT_USAGE  # noqa: E402
+from cgan_train import checkpoint, trainer  # noqa: E402
+from cgan_train.checkpoint import inference_generator, load_checkpoint, save_checkpoint  # noqa: E402
+from cgan_train.cli import train_app, train_main  # noqa: E402
+from cgan_train.config import RECIPES, TrainConfig  # noqa: E402
+from cgan_train.models import build_models  # noqa: E402
+from cgan_train.progress import EpochBar  # noqa: E402
+from cgan_train.trainer import TrainingDiverged, train  # noqa: E402
+
+from support import MNIST_DIR  # noqa: E402
+
+needs_mnist = pytest.mark.skipif(not (MNIST_DIR / "MNIST" / "raw").is_dir(), reason=f"no MNIST at {MNIST_DIR}")
+SMOKE = ["--recipe", "mlp", "--train-limit", "256", "--epochs", "2", "--no-eval", "--device", "cpu"]
+
+
+def smoke(**overrides) -> TrainConfig:
+    return TrainConfig.for_recipe("mlp", **{"epochs": 2, "train_limit": 256, "evaluate": False, **overrides})
+
+
+@pytest.fixture
+def scores(monkeypatch):
+    """Make each scored epoch get the next of the given FIDs (lower is better)."""
+
+    class Scores:
+        def __init__(self, values):
+            self.values = list(values)
+
+        def quick(self, sample, nz, seed=0):
+            return {"fid": self.values.pop(0)}
+
+    def install(*values: float) -> None:
+        monkeypatch.setattr(trainer, "make_evaluator", lambda cfg, *args: Scores(values) if cfg.evaluate else None)
+
+    return install
+
+
+@pytest.fixture
+def cgan_train(run_cli, tmp_path):
+    def run(*args):
+        return run_cli(train_main, "cgan-train", "--data-dir", MNIST_DIR, *args)
+
+    yield run
+    torch.set_num_threads(1)  # the command sets the process's threads
+
+
+def metric_steps(folder) -> list[int]:
+    return [json.loads(line)["step"] for line in (folder / "metrics.jsonl").read_text().splitlines()]
+
+
+def one_line(result, code: int, text: str) -> None:
+    assert result.exit_code == code, result.stderr
+    assert len(result.stderr_lines) == 1 and text in result.stderr_lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# --- configuration ----------------------------------------------------------------
+
+
+def test_recipe_values_are_written_only_in_recipes():
+    with pytest.raises(TypeError):
+        TrainConfig()  # no second set of defaults: a config always comes from a recipe
+    for name, recipe in RECIPES.items():
+        assert {k: TrainConfig.for_recipe(name).to_dict()[k] for k in recipe} == recipe
+
+
+def test_train_config_from_dict_refuses_unknown_and_missing_fields():
+    data = TrainConfig.for_recipe("mlp").to_dict()
+    assert TrainConfig.from_dict(data) == TrainConfig.for_recipe("mlp")
+    with pytest.raises(ValueError, match=r"unknown training config fields: \['colour'\]"):
+        TrainConfig.from_dict({**data, "colour": "red"})
+    with pytest.raises(ValueError, match=r"missing training config fields: \['lr'\]"):
+        TrainConfig.from_dict({k: v for k, v in data.items() if k != "lr"})
+    legacy = {("arch" if k == "recipe" else k): v for k, v in data.items()}  # runs from before the rename
+    assert TrainConfig.from_dict(legacy).recipe == "mlp"
+
+
+def test_train_help_shows_every_recipe_default_and_every_option_has_help(cgan_train):
+    command = typer.main.get_command(train_app)
+    assert all(param.help for param in command.params), [p.name for p in command.params if not p.help]
+    result = cgan_train("--help")
+    text = " ".join(result.stdout.decode().replace("│", " ").split())
+    losses = ", ".join(f"{name} {recipe['loss']}" for name, recipe in RECIPES.items())
+    assert f"(default: the recipe's; {losses})" in text  # not eaten as markup
+    assert "mlp 30, edge 75" in text and "edge (default):" in text
+
+
+def test_progress_bar_redraws_at_least_once_a_second():
+    now = [0.0]
+    with EpochBar("epoch 1/1", total=1000, done=0, images_per_step=64, show=False, clock=lambda: now[0]) as bar:
+        for _ in range(3):  # three slow steps: the old bar (every 50 steps) would still show 0
+            now[0] += 1.0
+            bar.step_done()
+        assert bar.shown == 3
+        assert bar.images_per_s() == pytest.approx(64.0)
+
+
+# --- the run folder -----------------------------------------------------------------
+
+
+@needs_mnist
+def test_an_existing_run_is_refused_without_resume_and_replaced_with_overwrite(cgan_train, tmp_path):
+    out = tmp_path / "run"
+    train(smoke(epochs=1), MNIST_DIR, out, device="cpu")
+    before = (out / "last.pt").read_bytes()
+    result = cgan_train(*SMOKE, "--out", out)
+    one_line(result, EXIT_USAGE, "already holds a run: add --resume to continue it, --overwrite to replace it")
+    assert (out / "last.pt").read_bytes() == before and metric_steps(out) == [4]
+    result = cgan_train(*SMOKE, "--out", out, "--overwrite", "--max-steps", "8")
+    assert result.exit_code == 0, result.stderr
+    assert metric_steps(out) == [4, 8]  # one run's lines, not two runs appended
+
+
+@needs_mnist
+def test_a_run_folder_locked_by_another_training_is_refused(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    with open(out / ".lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another cgan-train at work
+        with pytest.raises(RuntimeError, match="another cgan-train is writing to"):
+            train(smoke(epochs=1), MNIST_DIR, out, device="cpu")
+    train(smoke(epochs=1), MNIST_DIR, out, device="cpu")
+    with open(out / ".lock", "w") as after:
+        fcntl.flock(after, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when training ended
+
+
+@needs_mnist
+def test_a_kill_before_last_pt_is_written_is_redone_cleanly_on_resume(tmp_path, monkeypatch, scores):
+    scores(3.0, 2.0, 1.0)
+    train(smoke(epochs=3, evaluate=True), MNIST_DIR, tmp_path / "once", device="cpu")
+
+    real_save, last_writes = trainer.save_checkpoint, []
+
+    def killed_at_second_last_pt(path, state):
+        if path.name == "last.pt":
+            last_writes.append(state["step"])
+            if len(last_writes) == 2:
+                raise KeyboardInterrupt  # the kill: best.pt, samples and metrics of epoch 2 are on disk
+        real_save(path, state)
+
+    scores(3.0, 2.0)
+    monkeypatch.setattr(trainer, "save_checkpoint", killed_at_second_last_pt)
+    with pytest.raises(KeyboardInterrupt):
+        train(smoke(epochs=3, evaluate=True), MNIST_DIR, tmp_path / "twice", device="cpu")
+    folder = tmp_path / "twice"
+    assert load_checkpoint(folder / "last.pt")["step"] == 4 and load_checkpoint(folder / "best.pt")["step"] == 8
+    assert metric_steps(folder) == [4, 8]
+
+    monkeypatch.setattr(trainer, "save_checkpoint", real_save)
+    scores(2.0, 1.0)
+    train(smoke(epochs=3, evaluate=True), MNIST_DIR, folder, device="cpu", resume=True)
+    assert metric_steps(folder) == [4, 8, 12]  # epoch 2's line once, not twice
+    once, twice = load_checkpoint(tmp_path / "once" / "last.pt"), load_checkpoint(folder / "last.pt")
+    for part in ("generator", "discriminator"):
+        for key, value in once[part].items():
+            assert torch.equal(value, twice[part][key]), f"{part}.{key}"
+    assert load_checkpoint(folder / "best.pt")["step"] == 12 and twice["best_step"] == 12
+
+
+@needs_mnist
+def test_resume_rebuilds_a_missing_best_pt_when_last_pt_is_that_state(tmp_path, scores, capsys):
+    scores(2.0, 1.0)
+    train(smoke(epochs=2, evaluate=True), MNIST_DIR, tmp_path, device="cpu")
+    (tmp_path / "best.pt").unlink()
+    scores(5.0)
+    exported = train(smoke(epochs=3, evaluate=True), MNIST_DIR, tmp_path, device="cpu", resume=True)
+    assert "best.pt was missing: rebuilt from last.pt (step 8)" in capsys.readouterr().out
+    assert exported == tmp_path / "best.pt" and load_checkpoint(exported)["step"] == 8
+
+
+@needs_mnist
+def test_resume_says_so_when_a_missing_best_pt_cannot_be_rebuilt(tmp_path, scores, capsys):
+    scores(1.0, 2.0)
+    train(smoke(epochs=2, evaluate=True), MNIST_DIR, tmp_path, device="cpu")
+    (tmp_path / "best.pt").unlink()
+    scores(5.0)
+    exported = train(smoke(epochs=3, evaluate=True), MNIST_DIR, tmp_path, device="cpu", resume=True)
+    assert "best.pt (step 4) is missing and cannot be rebuilt" in capsys.readouterr().out
+    assert load_checkpoint(exported)["step"] == 12  # the next scored epoch became best, honestly
+
+
+@needs_mnist
+def test_resume_keeps_the_runs_plan_and_refuses_what_it_cannot_change(cgan_train, tmp_path):
+    out = tmp_path / "run"
+    assert cgan_train(*SMOKE, "--out", out, "--max-steps", "4").exit_code == 0
+    result = cgan_train("--out", out, "--resume", "--max-steps", "6")
+    assert result.exit_code == 0, result.stderr
+    stored = load_checkpoint(out / "last.pt")["train_config"]
+    assert (stored["epochs"], stored["recipe"], stored["ema"]) == (2, "mlp", 0.0)  # not the default recipe's 75
+    one_line(cgan_train("--out", out, "--resume", "--lr", "0.1"), EXIT_USAGE, "--resume cannot change lr 0.0002 -> 0.1")
+    one_line(cgan_train("--out", out, "--resume", "--recipe", "edge"), EXIT_USAGE, "cannot change recipe mlp -> edge")
+    one_line(cgan_train("--out", out, "--resume", "--batch-size", "32"), EXIT_USAGE, "batch_size 64 -> 32")
+
+
+# --- faults -------------------------------------------------------------------------
+
+
+@needs_mnist
+def test_an_infinite_learning_rate_stops_at_the_first_non_finite_loss(cgan_train, tmp_path):
+    out = tmp_path / "run"
+    one_line(cgan_train(*SMOKE, "--out", out, "--lr", "inf"), 1, "training diverged: non-finite loss at step 2")
+    assert not out.exists()  # nothing saved, no empty folder left
+
+
+@needs_mnist
+def test_divergence_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    train(smoke(epochs=1), MNIST_DIR, tmp_path, device="cpu")
+    good = (tmp_path / "last.pt").read_bytes()
+    real_loss = trainer.generator_loss
+    monkeypatch.setattr(trainer, "generator_loss", lambda kind, logits: real_loss(kind, logits) * float("nan"))
+    with pytest.raises(TrainingDiverged, match="non-finite loss at step 5 .*last.pt is the last good checkpoint"):
+        train(smoke(epochs=2), MNIST_DIR, tmp_path, device="cpu", resume=True)
+    assert (tmp_path / "last.pt").read_bytes() == good and metric_steps(tmp_path) == [4]
+
+
+@needs_mnist
+def test_ctrl_c_prints_interrupted_exits_130_and_leaves_no_temp_files(cgan_train, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    train(smoke(epochs=1), MNIST_DIR, out, device="cpu")
+    good = (out / "last.pt").read_bytes()
+
+    def interrupted_mid_write(obj, f):
+        f.write(b"half a checkpoint")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint.torch, "save", interrupted_mid_write)
+    result = cgan_train("--out", out, "--resume", "--epochs", "2")
+    one_line(result, 130, "interrupted")
+    assert (out / "last.pt").read_bytes() == good
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+
+
+@needs_mnist
+def test_stale_temp_files_of_a_killed_run_are_removed(tmp_path):
+    train(smoke(epochs=1), MNIST_DIR, tmp_path, device="cpu")
+    stale = [tmp_path / ".last.pt.abc123.tmp", tmp_path / "samples" / ".epoch_002.png.xyz.tmp"]
+    for path in stale:
+        path.write_bytes(b"left by kill -9")
+    train(smoke(epochs=2), MNIST_DIR, tmp_path, device="cpu", resume=True)
+    assert not any(path.exists() for path in stale)
+
+
+@needs_mnist
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--seed", str(2**64)], EXIT_USAGE, "seed must be in [0, 2**64)"),
+        (["--batch-size", "1"], EXIT_USAGE, "batch size 1 cannot train BatchNorm"),
+        (["--threads", "0"], EXIT_USAGE, "--threads"),
+        (["--resume"], EXIT_USAGE, "no "),
+    ],
+)
+def test_bad_training_options_give_one_line(cgan_train, tmp_path, args, code, message):
+    out = tmp_path / "run"
+    one_line(cgan_train(*SMOKE, "--out", out, *args), code, message)
+    assert not out.exists()
+
+
+@needs_mnist
+def test_seeds_of_2_to_the_62_and_above_train(cgan_train, tmp_path):
+    result = cgan_train(*SMOKE, "--out", tmp_path / "run", "--seed", str(2**62 + 1), "--max-steps", "1")
+    assert result.exit_code == 0, result.stderr
+
+
+@needs_mnist
+def test_threads_option_sets_the_threads_of_the_process(cgan_train, tmp_path):
+    result = cgan_train(*SMOKE, "--out", tmp_path / "run", "--threads", "2", "--max-steps", "1")
+    assert result.exit_code == 0 and torch.get_num_threads() == 2
+
+
+@needs_mnist
+def test_out_paths_that_cannot_be_a_run_folder_give_one_line(cgan_train, tmp_path, monkeypatch):
+    a_file = tmp_path / "file"
+    a_file.write_text("not a folder")
+    one_line(cgan_train(*SMOKE, "--out", a_file), EXIT_USAGE, "is a file, not a folder")
+    one_line(cgan_train(*SMOKE, "--out", a_file / "run"), EXIT_USAGE, "is a file")
+    read_only = tmp_path / "ro"
+    read_only.mkdir()
+    access = os.access  # root may write anywhere: pretend the folder is read-only
+    monkeypatch.setattr(os, "access", lambda path, mode: path != read_only and access(path, mode))
+    one_line(cgan_train(*SMOKE, "--out", read_only / "run"), 1, "is not writable")
+    assert a_file.read_text() == "not a folder"
+
+
+# --- checkpoints ------------------------------------------------------------------------
+
+
+def test_checkpoints_that_do_not_fit_their_spec_are_one_line_value_errors(tmp_path):
+    spec = ModelSpec(arch="mlp")
+    g, _ = build_models(spec)
+    good = {"spec": spec.to_dict(), "generator": g.state_dict()}
+    save_checkpoint(tmp_path / "no-weights.pt", {"spec": spec.to_dict()})
+    with pytest.raises(ValueError, match="incomplete: no generator"):
+        load_checkpoint(tmp_path / "no-weights.pt")
+    cases = {
+        "does not match its spec": {**good, "spec": {**spec.to_dict(), "nz": 50}},
+        "unknown arch 'gpt'": {**good, "spec": {**spec.to_dict(), "arch": "gpt"}},
+        "unknown model spec fields": {**good, "spec": {**spec.to_dict(), "colour": 1}},
+        "generator does not match": {**good, "generator": {"net.0.weight": torch.zeros(1)}},
+        "not a state dict": {**good, "generator": [1, 2]},
+    }
+    for message, ckpt in cases.items():
+        with pytest.raises(ValueError, match=message) as err:
+            inference_generator(ckpt)
+        assert "\n" not in str(err.value)
+
+
+@needs_mnist
+def test_resuming_a_checkpoint_without_the_training_state_gives_one_line(cgan_train, tmp_path):
+    out = tmp_path / "run"
+    train(smoke(epochs=1), MNIST_DIR, out, device="cpu")
+    ckpt = load_checkpoint(out / "last.pt")
+    save_checkpoint(out / "last.pt", {k: v for k, v in ckpt.items() if k not in ("format", "format_version", "opt_d")})
+    one_line(cgan_train("--out", out, "--resume"), EXIT_USAGE, "cannot be resumed: no opt_d")
