@@ -1,6 +1,6 @@
-"""Evaluation: FID and Parzen math against closed forms and brute force, then the real
-classifier and Evaluator on MNIST (one classifier training per session, reused from
-$CGAN_EDGE_CACHE when set)."""
+"""Evaluation: FID and Parzen math against closed forms and brute force, then the Evaluator
+on real MNIST with the session's small MNIST classifier (conftest.mnist_classifier), and on
+a tiny colour folder."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from cgan_train.data import to_model_range  # noqa: E402
+from cgan_train.classifier import classifier_for  # noqa: E402
+from cgan_train.data import DataSource, evaluation_splits, to_model_range  # noqa: E402
 from cgan_train.evaluation import (  # noqa: E402
     PARZEN_SIGMAS,
     EvalReport,
@@ -22,12 +23,10 @@ from cgan_train.evaluation import (  # noqa: E402
     format_table,
     frechet_distance,
     generate,
+    label_accuracy,
     parzen_fit,
     parzen_log_likelihoods,
 )
-
-
-pytestmark = pytest.mark.torch
 
 
 def test_frechet_distance_is_zero_for_identical_stats():
@@ -107,13 +106,16 @@ def test_generate_calls_sample_in_batches_with_seeded_noise_and_checks_its_shape
 
     rng = torch.get_rng_state()
     labels = balanced_labels(3)
-    images = generate(sample, 4, labels, seed=7, batch_size=8)
+    shape = (1, 28, 28)
+    images = generate(sample, 4, labels, seed=7, image_shape=shape, batch_size=8)
     assert calls == [8, 8, 8, 6]
-    assert torch.equal(images, generate(sample, 4, labels, seed=7))
-    assert not torch.equal(images, generate(sample, 4, labels, seed=8))
+    assert torch.equal(images, generate(sample, 4, labels, seed=7, image_shape=shape))
+    assert not torch.equal(images, generate(sample, 4, labels, seed=8, image_shape=shape))
     assert torch.equal(torch.get_rng_state(), rng)
     with pytest.raises(ValueError, match="shape"):
-        generate(lambda labels, noise: torch.zeros(len(labels), 28, 28), 4, labels, seed=0)
+        generate(lambda labels, noise: torch.zeros(len(labels), 28, 28), 4, labels, seed=0, image_shape=shape)
+    with pytest.raises(ValueError, match="shape"):  # colour asked, grey given
+        generate(sample, 4, labels, seed=0, image_shape=(3, 28, 28))
 
 
 def report(**overrides) -> EvalReport:
@@ -132,6 +134,10 @@ def test_format_table_shows_generator_beside_floor_and_dashes_what_was_not_measu
     assert "| FID, classifier features | 3.250 | 0.500 |" in table
     assert "| worst label | 8: 90.00% | — |" in table
     assert "| Parzen log-likelihood of the test set, nats | — | — |" in table
+    named = format_table(report(per_label_accuracy=[0.9, 1.0], worst_label=0, class_names=["cat", "dog"],
+                                dataset="pets", test_set="held out: 4 of 40 images"))
+    assert "| worst label | cat: 90.00% | — |" in named and "| label | cat | dog |" in named
+    assert "Data: pets; test images: held out: 4 of 40 images." in named
     with_parzen = report(parzen_ll=225.0, parzen_se=2.0, parzen_sigma=0.2, parzen_ll_floor=241.0,
                          parzen_se_floor=1.9, parzen_sigma_floor=0.17)
     assert "225.0 ± 2.0 (σ=0.200) | 241.0 ± 1.9 (σ=0.170)" in format_table(with_parzen)
@@ -140,7 +146,10 @@ def test_format_table_shows_generator_beside_floor_and_dashes_what_was_not_measu
 # Real MNIST from here on.
 
 
-# `evaluator`, the session's one Evaluator on real MNIST, is in conftest.py: test_mixing_quality uses it too.
+@pytest.fixture(scope="session")
+def evaluator(mnist_splits, mnist_classifier) -> Evaluator:
+    """Full MNIST floors and test set, measured with the session's small classifier."""
+    return Evaluator(*mnist_splits, mnist_classifier, test_note="the mnist test split")
 
 
 def real_test_images(evaluator: Evaluator, collapse: bool = False) -> SampleFn:
@@ -161,17 +170,17 @@ def real_test_images(evaluator: Evaluator, collapse: bool = False) -> SampleFn:
     return sample
 
 
-def test_classifier_reaches_99_percent_on_the_mnist_test_set(evaluator: Evaluator):
-    logits, features = evaluator.classifier.embed(to_model_range(evaluator.test_images))
-    accuracy = (logits.argmax(1) == evaluator.test_labels).float().mean().item()
-    assert accuracy >= 0.99
-    assert accuracy == pytest.approx(evaluator.classifier.test_accuracy, abs=1e-4)
-    assert features.shape == (10_000, 128)
+def test_the_session_classifier_is_a_real_mnist_classifier(evaluator: Evaluator):
+    # The small test classifier; the real recipe's 99% gate is test_classifier's.
+    assert evaluator.classifier.test_accuracy >= 0.9
+    logits, features = evaluator.classifier.embed(evaluator.test_images[:500])
+    assert (logits.argmax(1) == evaluator.test_labels[:500]).float().mean().item() >= 0.85
+    assert features.shape == (500, 128)
 
 
 def test_evaluator_full_scores_real_test_images_like_real_data(evaluator: Evaluator):
     result = evaluator.full(real_test_images(evaluator), nz=8, per_label=100)
-    assert result.label_accuracy >= 0.99 and result.worst_label_accuracy >= 0.9
+    assert result.label_accuracy >= evaluator.classifier.test_accuracy - 0.03
     assert len(result.per_label_accuracy) == 10 and result.samples_per_label == 100
     # Test images scored against the test set can only beat real training images.
     assert result.fid <= 1.2 * result.fid_floor
@@ -179,6 +188,8 @@ def test_evaluator_full_scores_real_test_images_like_real_data(evaluator: Evalua
     assert result.parzen_sigma in PARZEN_SIGMAS and result.parzen_sigma_floor in PARZEN_SIGMAS
     assert math.isfinite(result.parzen_ll) and math.isfinite(result.parzen_ll_floor)
     assert 0 < result.parzen_se < 10
+    assert result.dataset == "mnist" and result.class_names == [str(c) for c in range(10)]
+    assert result.test_set == "the mnist test split"
     assert json.loads(json.dumps(result.to_dict())) == result.to_dict()
 
 
@@ -192,4 +203,43 @@ def test_evaluator_quick_returns_finite_fid_and_accuracy(evaluator: Evaluator):
     scores = evaluator.quick(real_test_images(evaluator), nz=8)
     assert set(scores) == {"fid", "accuracy"}
     assert all(math.isfinite(v) for v in scores.values())
-    assert scores["accuracy"] >= 0.99
+    assert scores["accuracy"] >= evaluator.classifier.test_accuracy - 0.03
+
+
+def test_label_accuracy_is_the_full_reports_number_without_the_rest(evaluator: Evaluator):
+    sample = real_test_images(evaluator)
+    light = label_accuracy(sample, 8, evaluator.classifier, 10, per_label=20, seed=3)
+    assert light == evaluator.full(sample, 8, seed=3, per_label=20, parzen=False).label_accuracy
+
+
+def test_per_label_beyond_the_real_floor_is_refused_before_generating(evaluator: Evaluator):
+    def never(labels, noise):
+        raise AssertionError("generated before checking --per-label")
+
+    with pytest.raises(ValueError, match="smallest class"):
+        evaluator.full(never, 8, per_label=evaluator.max_per_label + 1)
+
+
+# A colour folder: the evaluation follows the data.
+
+
+def test_a_colour_folder_is_scored_against_its_held_out_part_without_parzen(tmp_path, colour_folder):
+    train, test, note = evaluation_splits(DataSource(str(colour_folder(tmp_path / "pets", per_class=24))))
+    classifier = classifier_for(train, test, cache_dir=tmp_path, epochs=30)  # the recipe's 1,000 steps are slow
+    evaluator = Evaluator(train, test, classifier, test_note=note)
+    assert evaluator.image_shape == (3, 16, 16) and evaluator.class_names == ("cat", "dog", "owl")
+    assert evaluator.classifier.image_shape == (3, 16, 16)
+    assert not evaluator.parzen_applies
+    held_out = evaluator.test_images
+
+    def copies(labels: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:  # real held-out images
+        return to_model_range(torch.stack([held_out[evaluator.test_labels == c][0] for c in labels.tolist()]))
+
+    calls = []
+    result = evaluator.full(copies, nz=4, per_label=evaluator.max_per_label,
+                            progress=lambda what, done, total: calls.append((what, done, total)))
+    assert {what for what, _, _ in calls} == {"generating", "scoring images", "within-label FID"}
+    assert ("generating", 66, 66) in calls  # each phase reports until it is done
+    assert result.parzen_ll is None and result.class_names == ["cat", "dog", "owl"]
+    assert result.test_set.startswith("held out: 6 of 72 images")
+    assert result.label_accuracy == pytest.approx(1.0)  # three flat colours: trivially told apart

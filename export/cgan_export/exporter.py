@@ -182,15 +182,14 @@ def _parity(generator: torch.nn.Module, onnx_path: Path, nz: int, num_classes: i
 def _label_accuracies(models: dict[str, Path], data_dir: Path) -> dict[str, float]:
     """Label accuracy in percent of each file, on the same noise, under the cached evaluation
     classifier: no FID, no floors, no Parzen; the guard needs one number per file."""
-    from cgan_train.classifier import load_or_train_classifier
-    from cgan_train.evaluation import balanced_labels, generate
+    from cgan_train.data import DataSource
+    from cgan_train.evaluation import data_classifier, label_accuracy
     from cgan_train.samplers import onnx_sampler
 
-    classifier = load_or_train_classifier(data_dir)
-    labels = balanced_labels(ACCURACY_PER_LABEL, classifier.head.out_features)
+    classifier = data_classifier(DataSource("mnist", data_dir))
     result = {}
     for name, path in models.items():
         sample, nz = onnx_sampler(path, torch.device("cpu"))
-        logits, _ = classifier.embed(generate(sample, nz, labels, seed=0))
-        result[name] = 100 * (logits.argmax(1) == labels).float().mean().item()
+        result[name] = 100 * label_accuracy(sample, nz, classifier, classifier.num_classes,
+                                            per_label=ACCURACY_PER_LABEL)
     return result

@@ -6,9 +6,13 @@ torch-free, so `cgan-train --help` can list the recipes on an install without to
 from __future__ import annotations
 
 from dataclasses import MISSING, asdict, dataclass, fields, replace
-from typing import Any, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
 
 from cgan_runtime.contract import ModelSpec
+
+if TYPE_CHECKING:  # cgan_train.data imports torch
+    from .data import DataSource, LabelledImages
 
 LOSSES = ("bce", "hinge")
 
@@ -62,6 +66,11 @@ class TrainConfig:
     max_steps: int | None = None
     train_limit: int | None = None  # use only the first N training images (smoke runs)
     evaluate: bool = True  # score each epoch to choose best.pt (trains the classifier once)
+    # The data (cgan_train.data.DataSource): a set's name or a folder, and how to shape its images.
+    data: str = "mnist"
+    image_size: int | None = None
+    channels: int | None = None
+    skip_bad_images: bool = False
 
     def __post_init__(self) -> None:
         checks = [
@@ -99,8 +108,17 @@ class TrainConfig:
         mine, theirs = self.to_dict(), other.to_dict()
         return [f"{k} {mine[k]} -> {theirs[k]}" for k in mine if k not in PLAN_FIELDS and mine[k] != theirs[k]]
 
-    def model_spec(self) -> ModelSpec:
-        return ModelSpec(arch=self.network, nz=self.nz)
+    def model_spec(self, data: LabelledImages | None = None) -> ModelSpec:
+        """The generator's spec; shaped by `data` (its images and classes) when given."""
+        if data is None:
+            return ModelSpec(arch=self.network, nz=self.nz)
+        return ModelSpec(arch=self.network, nz=self.nz, num_classes=data.num_classes, class_names=data.class_names,
+                         image_shape=data.image_shape, dataset=data.dataset)
+
+    def data_source(self, data_dir: str | Path, download: bool = False) -> DataSource:
+        from .data import DataSource
+
+        return DataSource(self.data, Path(data_dir), self.image_size, self.channels, download, self.skip_bad_images)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

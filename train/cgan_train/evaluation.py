@@ -1,11 +1,11 @@
-"""Score a generator against real MNIST, each figure beside the same figure for real data.
+"""Score a generator against the data it was trained on, each figure beside the same figure for real data.
 
-Metrics: label accuracy under the evaluation classifier; FID and within-label
-FID in that classifier's 128-d feature space; and the Parzen-window
-log-likelihood of the test set (Goodfellow et al. 2014, Mirza & Osindero 2014).
-FID and Parzen values depend on sample size, so every generator figure comes
-with a "floor": real training images, as many per label as were generated,
-scored the same way.
+Metrics: label accuracy under the evaluation classifier (trained on the same
+data); FID and within-label FID in that classifier's 128-d feature space; and,
+for grey 28x28 sets only, the Parzen-window log-likelihood of the test set
+(Goodfellow et al. 2014, Mirza & Osindero 2014). FID and Parzen values depend on
+sample size, so every generator figure comes with a "floor": real training
+images, as many per label as were generated, scored the same way.
 """
 
 from __future__ import annotations
@@ -18,17 +18,20 @@ from typing import Callable, Sequence
 
 import torch
 
-from .classifier import classifier_for
-from .data import load_mnist, to_model_range
+from .classifier import Classifier, ProgressFn, classifier_for
+from .data import DataSource, LabelledImages, evaluation_splits, held_out_split, load_data, to_model_range
 
-# (labels int64 [N] on cpu, noise float32 [N, nz] on cpu) -> images float32 [N, 1, 28, 28] in [-1, 1], any device.
+# (labels int64 [N] on cpu, noise float32 [N, nz] on cpu) -> images float32 [N, C, H, W] in [-1, 1], any device.
 SampleFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-IMAGE_SHAPE = (1, 28, 28)
 BATCH_SIZE = 1000
 PARZEN_SIGMAS = tuple(torch.logspace(-1, 0, 10, dtype=torch.float64).tolist())
 # The last training images choose Parzen's sigma, as in the papers; floors never draw from them.
 PARZEN_VALIDATION = 10_000
+# Parzen windows in pixel space mean something only for small grey images with
+# plenty of data (MNIST and its kin: the protocol of the GAN and CGAN papers).
+PARZEN_SHAPE = (1, 28, 28)
+PARZEN_MIN_TRAIN = 2 * PARZEN_VALIDATION
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,8 @@ class ParzenResult:
 
 
 def parzen_log_likelihoods(
-    centers: torch.Tensor, points: torch.Tensor, sigmas: Sequence[float], chunk: int = 1000
+    centers: torch.Tensor, points: torch.Tensor, sigmas: Sequence[float], chunk: int = 1000,
+    progress: ProgressFn | None = None,
 ) -> torch.Tensor:
     """log p(x) [len(sigmas), N] (float64) of each point under a Gaussian Parzen window per sigma.
 
@@ -98,15 +102,18 @@ def parzen_log_likelihoods(
             log_sum += scale * nearest_sq
             per_sigma.append(log_sum - math.log(m) - d / 2 * math.log(2 * math.pi * sigma**2))
         rows.append(torch.stack(per_sigma))
+        if progress is not None:
+            progress("Parzen windows", min(len(rows) * chunk, len(points)), len(points))
     return torch.cat(rows, 1).cpu()
 
 
 def parzen_fit(
-    centers: torch.Tensor, validation: torch.Tensor, test: torch.Tensor, sigmas: Sequence[float] = PARZEN_SIGMAS
+    centers: torch.Tensor, validation: torch.Tensor, test: torch.Tensor, sigmas: Sequence[float] = PARZEN_SIGMAS,
+    progress: ProgressFn | None = None,
 ) -> ParzenResult:
     """Pick sigma by the validation points' mean log-likelihood, then score the test points with it."""
-    sigma = sigmas[int(parzen_log_likelihoods(centers, validation, sigmas).mean(1).argmax())]
-    ll = parzen_log_likelihoods(centers, test, [sigma])[0]
+    sigma = sigmas[int(parzen_log_likelihoods(centers, validation, sigmas, progress=progress).mean(1).argmax())]
+    ll = parzen_log_likelihoods(centers, test, [sigma], progress=progress)[0]
     return ParzenResult(ll.mean().item(), (ll.std() / math.sqrt(len(ll))).item(), sigma)
 
 
@@ -114,8 +121,11 @@ def balanced_labels(per_label: int, num_classes: int = 10) -> torch.Tensor:
     return torch.arange(num_classes).repeat_interleave(per_label)
 
 
-def generate(sample: SampleFn, nz: int, labels: torch.Tensor, seed: int, batch_size: int = BATCH_SIZE) -> torch.Tensor:
-    """Images [N, 1, 28, 28] on the CPU for `labels`, from standard-normal noise seeded by `seed`.
+def generate(
+    sample: SampleFn, nz: int, labels: torch.Tensor, seed: int, image_shape: tuple[int, int, int],
+    batch_size: int = BATCH_SIZE, progress: ProgressFn | None = None,
+) -> torch.Tensor:
+    """Images [N, C, H, W] on the CPU for `labels`, from standard-normal noise seeded by `seed`.
 
     The noise has its own torch.Generator so scoring never moves the global
     random stream of a training run.
@@ -125,11 +135,35 @@ def generate(sample: SampleFn, nz: int, labels: torch.Tensor, seed: int, batch_s
     with torch.no_grad():
         for label, z in zip(labels.split(batch_size), noise.split(batch_size)):
             images = sample(label, z)
-            expected = (len(label), *IMAGE_SHAPE)
+            expected = (len(label), *image_shape)
             if tuple(images.shape) != expected:
                 raise ValueError(f"sample() returned shape {tuple(images.shape)}, expected {expected}")
             batches.append(images.detach().float().cpu())
+            if progress is not None:
+                progress("generating", sum(len(b) for b in batches), len(labels))
     return torch.cat(batches)
+
+
+def label_accuracy(
+    sample: SampleFn, nz: int, classifier: Classifier, num_classes: int, per_label: int = 1000, seed: int = 0
+) -> float:
+    """The share of `per_label` samples of each label that the classifier labels as asked.
+
+    The light path for export's accuracy guard: the same samples and number as
+    `Evaluator.full(...).label_accuracy`, without the test set, FIDs or floors.
+    """
+    labels = balanced_labels(per_label, num_classes)
+    logits, _ = classifier.embed(generate(sample, nz, labels, seed, classifier.image_shape))
+    return (logits.argmax(1) == labels).float().mean().item()
+
+
+def data_classifier(
+    source: DataSource, device: str | torch.device = "cpu", cache_dir: Path | None = None,
+    progress: ProgressFn | None = None,
+) -> Classifier:
+    """The evaluation classifier of this data (cached; trained on its training split on first use)."""
+    train, test, _ = evaluation_splits(source)
+    return classifier_for(train, test, cache_dir=cache_dir, device=device, progress=progress)
 
 
 @dataclass
@@ -151,61 +185,100 @@ class EvalReport:
     parzen_ll_floor: float | None = None
     parzen_se_floor: float | None = None
     parzen_sigma_floor: float | None = None
+    # What was compared against.
+    dataset: str = "mnist"
+    class_names: list[str] | None = None  # None: the labels' indices
+    test_set: str = ""  # which real images the FIDs and the classifier's accuracy use
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 class Evaluator:
-    """Real MNIST, the cached classifier and real-data references, ready to score generators.
+    """A data set's test images, its cached classifier and real-data references, ready to score generators.
 
     Test-set statistics and floors are computed on first use and kept, so the
     per-epoch `quick` score costs little more than the generated samples.
     """
 
     def __init__(
-        self, data_dir: str | Path, device: str | torch.device = "cpu", cache_dir: Path | None = None,
-        download: bool = False,
+        self, train: LabelledImages, test: LabelledImages, classifier: Classifier,
+        device: str | torch.device = "cpu", test_note: str = "the test split",
     ) -> None:
+        if classifier.image_shape != train.image_shape or classifier.num_classes != train.num_classes:
+            raise ValueError(f"classifier for {classifier.num_classes} classes of {classifier.image_shape}, "
+                             f"data has {train.num_classes} of {train.image_shape}")
         self.device = torch.device(device)
-        train_images, train_labels = load_mnist(data_dir, train=True, download=download)
-        self.test_images, self.test_labels = load_mnist(data_dir, train=False, download=download)
-        self.classifier = classifier_for(
-            (train_images, train_labels), (self.test_images, self.test_labels), cache_dir=cache_dir, device=self.device
-        )
-        self.num_classes = self.classifier.head.out_features
-        self._validation_images = train_images[-PARZEN_VALIDATION:]
-        self._pool_images = train_images[:-PARZEN_VALIDATION]
-        self._pool_labels = train_labels[:-PARZEN_VALIDATION]
+        self.classifier = classifier.to(self.device).eval()
+        self.dataset, self.class_names, self.image_shape = train.dataset, train.class_names, train.image_shape
+        self.num_classes = train.num_classes
+        self.test_images, self.test_labels, self.test_note = test.images, test.labels, test_note
+        self.parzen_applies = train.image_shape == PARZEN_SHAPE and len(train) >= PARZEN_MIN_TRAIN
+        # Parzen's validation images are the last training images; floors never draw from them.
+        pool = slice(None, -PARZEN_VALIDATION) if self.parzen_applies else slice(None)
+        self._validation_images = train.images[-PARZEN_VALIDATION:] if self.parzen_applies else None
+        self._pool_images, self._pool_labels = train.images[pool], train.labels[pool]
         self._feature_floors: dict[int, tuple[float, float]] = {}  # keyed by samples per label
         self._parzen_floors: dict[int, ParzenResult] = {}
+
+    @classmethod
+    def for_data(
+        cls, source: DataSource, device: str | torch.device = "cpu", cache_dir: Path | None = None,
+        loaded: LabelledImages | None = None, progress: ProgressFn | None = None,
+    ) -> Evaluator:
+        """The evaluator of `source`; `loaded` is its training set (a folder: the whole folder) if already read."""
+        if loaded is None:
+            train, test, note = evaluation_splits(source)
+        elif source.is_folder:
+            train, test, note = held_out_split(loaded)
+        else:
+            train, test, note = loaded, load_data(source, train=False), f"the {source.data} test split"
+        classifier = classifier_for(train, test, cache_dir=cache_dir, device=device, progress=progress)
+        return cls(train, test, classifier, device, note)
+
+    @property
+    def max_per_label(self) -> int:
+        """The most samples per label that can be compared: real floor images are needed as many per label."""
+        return int(torch.bincount(self._pool_labels, minlength=self.num_classes).min())
+
+    def check_per_label(self, per_label: int) -> None:
+        """ValueError unless `per_label` samples of each label can be scored beside a real-data floor."""
+        if per_label < 2:
+            raise ValueError(f"per_label must be at least 2 to estimate a covariance, got {per_label}")
+        if per_label > self.max_per_label:
+            raise ValueError(f"{per_label} samples per label is more than the real-data floor can match: "
+                             f"{self.dataset} has {self.max_per_label} training images of its smallest class")
 
     def quick(self, sample: SampleFn, nz: int, seed: int = 0, n: int = 2000) -> dict[str, float]:
         """FID against the test set and label accuracy on `n` samples (rounded to whole labels): a per-epoch score."""
         labels = balanced_labels(max(n // self.num_classes, 2), self.num_classes)
-        logits, features = self.classifier.embed(generate(sample, nz, labels, seed))
+        logits, features = self.classifier.embed(generate(sample, nz, labels, seed, self.image_shape))
         return {
             "fid": frechet_distance(GaussianStats.of(features), self._test_stats[0]),
             "accuracy": (logits.argmax(1) == labels).float().mean().item(),
         }
 
     def full(
-        self, sample: SampleFn, nz: int, seed: int = 0, per_label: int = 1000, parzen: bool = True
+        self, sample: SampleFn, nz: int, seed: int = 0, per_label: int = 1000, parzen: bool = True,
+        progress: ProgressFn | None = None,
     ) -> EvalReport:
-        """Every metric on `per_label` samples of each label, beside its real-data floor."""
-        if per_label < 2:
-            raise ValueError(f"per_label must be at least 2 to estimate a covariance, got {per_label}")
+        """Every metric on `per_label` samples of each label, beside its real-data floor.
+
+        Parzen is measured only where it applies (`parzen_applies`); elsewhere its fields are None.
+        """
+        self.check_per_label(per_label)
         labels = balanced_labels(per_label, self.num_classes)
-        images = generate(sample, nz, labels, seed)
-        logits, features = self.classifier.embed(images)
+        images = generate(sample, nz, labels, seed, self.image_shape, progress=progress)
+        logits, features = self.classifier.embed(images, progress=progress)
         correct = (logits.argmax(1) == labels).float()
         per_label_accuracy = [correct[labels == c].mean().item() for c in range(self.num_classes)]
         worst = min(range(self.num_classes), key=per_label_accuracy.__getitem__)
-        fid, within_fid = self._fids(features, labels)
-        fid_floor, within_fid_floor = self._feature_floor(per_label)
+        fid, within_fid = self._fids(features, labels, progress)
+        fid_floor, within_fid_floor = self._feature_floor(per_label, progress)
         generated = floor = None
-        if parzen:
-            generated, floor = self._parzen(images), self.parzen_reference(per_label)
+        if parzen and self.parzen_applies:
+            generated = self._parzen(images, progress)
+            floor = self.parzen_reference(per_label, progress)
         parzen_ll, parzen_se, parzen_sigma = _parzen_fields(generated)
         parzen_ll_floor, parzen_se_floor, parzen_sigma_floor = _parzen_fields(floor)
         return EvalReport(
@@ -225,19 +298,25 @@ class Evaluator:
             parzen_ll_floor=parzen_ll_floor,
             parzen_se_floor=parzen_se_floor,
             parzen_sigma_floor=parzen_sigma_floor,
+            dataset=self.dataset,
+            class_names=list(self.class_names),
+            test_set=self.test_note,
         )
 
-    def parzen_reference(self, per_label: int = 1000) -> ParzenResult:
+    def parzen_reference(self, per_label: int = 1000, progress: ProgressFn | None = None) -> ParzenResult:
         """The test set's Parzen log-likelihood under real training images, `per_label` of each
         label (10,000 by default: about 241 nats in the CGAN paper), fitted like a generator's."""
+        if not self.parzen_applies:
+            raise ValueError(f"Parzen windows are measured only for {PARZEN_SHAPE} sets of at least "
+                             f"{PARZEN_MIN_TRAIN:,} training images")
         if per_label not in self._parzen_floors:
-            self._parzen_floors[per_label] = self._parzen(self._floor_set(per_label)[0])
+            self._parzen_floors[per_label] = self._parzen(self._floor_set(per_label)[0], progress)
         return self._parzen_floors[per_label]
 
     @cached_property
     def _test_stats(self) -> tuple[GaussianStats, list[GaussianStats]]:
         """Feature statistics of the whole test set and of each label's test images."""
-        _, features = self.classifier.embed(to_model_range(self.test_images))
+        _, features = self.classifier.embed(self.test_images)
         by_label = [GaussianStats.of(features[self.test_labels == c]) for c in range(self.num_classes)]
         return GaussianStats.of(features), by_label
 
@@ -246,33 +325,34 @@ class Evaluator:
         """(validation, test) images as flat [N, 784] pixels in [0, 1] on the device."""
         return _unit_pixels(self._validation_images).to(self.device), _unit_pixels(self.test_images).to(self.device)
 
-    def _fids(self, features: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+    def _fids(self, features: torch.Tensor, labels: torch.Tensor,
+              progress: ProgressFn | None = None) -> tuple[float, float]:
         """(FID against the test set, within-label FID averaged over labels)."""
         overall, by_label = self._test_stats
-        within = [frechet_distance(GaussianStats.of(features[labels == c]), by_label[c])
-                  for c in range(self.num_classes)]
+        within = []
+        for c in range(self.num_classes):
+            within.append(frechet_distance(GaussianStats.of(features[labels == c]), by_label[c]))
+            if progress is not None:
+                progress("within-label FID", c + 1, self.num_classes)
         return frechet_distance(GaussianStats.of(features), overall), sum(within) / len(within)
 
-    def _feature_floor(self, per_label: int) -> tuple[float, float]:
+    def _feature_floor(self, per_label: int, progress: ProgressFn | None = None) -> tuple[float, float]:
         if per_label not in self._feature_floors:
             images, labels = self._floor_set(per_label)
-            self._feature_floors[per_label] = self._fids(self.classifier.embed(to_model_range(images))[1], labels)
+            features = self.classifier.embed(images, progress=progress)[1]
+            self._feature_floors[per_label] = self._fids(features, labels, progress)
         return self._feature_floors[per_label]
 
     def _floor_set(self, per_label: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The first `per_label` training images of each label (uint8), outside the Parzen validation set."""
-        picks = []
-        for c in range(self.num_classes):
-            index = (self._pool_labels == c).nonzero().squeeze(1)
-            if len(index) < per_label:
-                raise ValueError(f"per_label={per_label} exceeds the {len(index)} training images of label {c}")
-            picks.append(index[:per_label])
-        index = torch.cat(picks)
+        self.check_per_label(per_label)
+        index = torch.cat([(self._pool_labels == c).nonzero().squeeze(1)[:per_label]
+                           for c in range(self.num_classes)])
         return self._pool_images[index], self._pool_labels[index]
 
-    def _parzen(self, images: torch.Tensor) -> ParzenResult:
+    def _parzen(self, images: torch.Tensor, progress: ProgressFn | None = None) -> ParzenResult:
         validation, test = self._parzen_sets
-        return parzen_fit(_unit_pixels(images).to(self.device), validation, test)
+        return parzen_fit(_unit_pixels(images).to(self.device), validation, test, progress=progress)
 
 
 def _parzen_fields(result: ParzenResult | None) -> tuple[float | None, float | None, float | None]:
@@ -282,7 +362,7 @@ def _parzen_fields(result: ParzenResult | None) -> tuple[float | None, float | N
 
 
 def _unit_pixels(images: torch.Tensor) -> torch.Tensor:
-    """uint8 [N, 28, 28] or model-range float [N, 1, 28, 28] -> float32 [N, 784] in [0, 1]."""
+    """uint8 or model-range float images [N, C, H, W] -> float32 [N, C*H*W] in [0, 1]."""
     if images.dtype == torch.uint8:
         return images.flatten(1).float() / 255
     return (images.flatten(1).float() + 1) / 2
@@ -297,22 +377,24 @@ def format_table(report: EvalReport, title: str = "") -> str:
     def parzen(ll: float | None, se: float | None, sigma: float | None) -> str:
         return "—" if ll is None else f"{ll:.1f} ± {se:.1f} (σ={sigma:.3f})"
 
+    names = report.class_names or [str(c) for c in range(len(report.per_label_accuracy))]
     rows = [
         ("label accuracy", pct(report.label_accuracy), pct(report.classifier_accuracy)),
-        ("worst label", f"{report.worst_label}: {pct(report.worst_label_accuracy)}", "—"),
+        ("worst label", f"{names[report.worst_label]}: {pct(report.worst_label_accuracy)}", "—"),
         ("FID, classifier features", f"{report.fid:.3f}", f"{report.fid_floor:.3f}"),
         ("within-label FID, mean over labels", f"{report.within_fid:.3f}", f"{report.within_fid_floor:.3f}"),
         ("Parzen log-likelihood of the test set, nats",
          parzen(report.parzen_ll, report.parzen_se, report.parzen_sigma),
          parzen(report.parzen_ll_floor, report.parzen_se_floor, report.parzen_sigma_floor)),
     ]
-    labels = range(len(report.per_label_accuracy))
     lines = [f"### {title}", ""] if title else []
     lines += ["| metric | generator | real-data floor |", "|---|---:|---:|"]
     lines += [f"| {name} | {ours} | {real} |" for name, ours, real in rows]
-    lines += ["", "| label | " + " | ".join(map(str, labels)) + " |", "|---|" + "---:|" * len(labels),
+    lines += ["", "| label | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names),
               "| accuracy | " + " | ".join(f"{a:.1%}" for a in report.per_label_accuracy) + " |"]
     lines += ["", f"{report.samples_per_label:,} samples per label. Floors: real training images, as many per label, "
               "scored the same way; for label accuracy, the classifier on the real test set. "
               "Lower FID is better, higher log-likelihood is better."]
+    if report.test_set:
+        lines[-1] += f" Data: {report.dataset}; test images: {report.test_set}."
     return "\n".join(lines)

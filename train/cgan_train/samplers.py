@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from cgan_runtime.errors import UserError
+from cgan_runtime.contract import ModelSpec
 
 from .checkpoint import inference_generator, load_checkpoint
 from .evaluation import SampleFn
@@ -23,22 +23,26 @@ def checkpoint_sampler(generator: torch.nn.Module, device: torch.device) -> Samp
 
 
 def onnx_sampler(path: Path, device: torch.device) -> tuple[SampleFn, int]:
+    """A sampler over an exported generator and its nz (export's accuracy guard)."""
+    sample, spec = _onnx_sampler(path, device)
+    return sample, spec.nz
+
+
+def _onnx_sampler(path: Path, device: torch.device, threads: int | None = None) -> tuple[SampleFn, ModelSpec]:
+    """ValueError/FileNotFoundError when the file is not a loadable generator."""
     from cgan_runtime import Generator
 
-    try:
-        generator = Generator(path, provider="cuda" if device.type == "cuda" else "cpu")
-    except (ValueError, FileNotFoundError) as exc:
-        raise UserError(str(exc)) from None
+    generator = Generator(path, provider="cuda" if device.type == "cuda" else "cpu", threads=threads)
 
     def sample(labels: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(generator.generate_raw(labels.cpu().numpy(), noise=noise.cpu().numpy()))
 
-    return sample, generator.nz
+    return sample, generator.spec
 
 
-def load_sampler(path: Path, device: torch.device) -> tuple[SampleFn, int]:
-    """A sampler for a checkpoint (.pt) or an exported generator (.onnx)."""
+def load_sampler(path: Path, device: torch.device, threads: int | None = None) -> tuple[SampleFn, ModelSpec]:
+    """A sampler and the model's spec for a checkpoint (.pt) or an exported generator (.onnx)."""
     if path.suffix == ".onnx":
-        return onnx_sampler(path, device)
+        return _onnx_sampler(path, device, threads)
     generator, spec = inference_generator(load_checkpoint(path, map_location="cpu"))
-    return checkpoint_sampler(generator, device), spec.nz
+    return checkpoint_sampler(generator, device), spec

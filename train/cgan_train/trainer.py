@@ -26,7 +26,7 @@ from cgan_runtime.images import encode_png, make_grid, to_uint8
 from . import distributed
 from .checkpoint import check_resumable, load_checkpoint, load_weights, save_checkpoint
 from .config import TrainConfig
-from .data import load_mnist, to_model_range
+from .data import LabelledImages, check_fits, load_data, memory_needed, to_model_range
 from .distributed import Processes
 from .losses import discriminator_loss, generator_loss, mode_seeking_penalty
 from .models import build_models
@@ -65,12 +65,13 @@ def _train(cfg: TrainConfig, data_dir: Path, run: RunFolder, procs: Processes, d
         run.check_new(overwrite)
     distributed.local_batch(cfg.batch_size, procs, pairs=cfg.diversity > 0)  # refuses an uneven split
     with distributed.rank0_first(procs):  # rank 0 downloads, if anyone must
-        images, labels = load_training_data(cfg, data_dir, download, procs.device)
+        data = load_training_data(cfg, data_dir, download)
+    images, labels = training_tensors(cfg, data, procs.device)
     steps_per_epoch = images.shape[0] // cfg.batch_size
     if steps_per_epoch == 0:
         raise ValueError(f"batch size {cfg.batch_size} is larger than the {images.shape[0]} training images")
-    models = Models.build(cfg, procs, ckpt)
-    evaluator = make_evaluator(cfg, data_dir, download, procs.device) if procs.writes else None
+    models = Models.build(cfg, procs, ckpt, data)
+    evaluator = make_evaluator(cfg, data_dir, download, procs.device, data) if procs.writes else None
     with run.claimed() if procs.writes else nullcontext():
         progress = start_run(run, ckpt, overwrite, procs)
         distributed.barrier(procs)  # the folder is ready before anyone trains
@@ -146,13 +147,20 @@ def start_run(run: RunFolder, ckpt: dict[str, Any] | None, overwrite: bool, proc
 # --- data ------------------------------------------------------------------------
 
 
-def load_training_data(cfg: TrainConfig, data_dir: Path, download: bool,
-                       device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """The one place training reads its data: images in [-1, 1] and labels, on `device`."""
-    images, labels = load_mnist(data_dir, train=True, download=download)
+def load_training_data(cfg: TrainConfig, data_dir: Path, download: bool) -> LabelledImages:
+    """The one place training reads its data (the whole training set): every data problem surfaces
+    here, before the run folder is touched."""
+    return load_data(cfg.data_source(data_dir, download), train=True)
+
+
+def training_tensors(cfg: TrainConfig, data: LabelledImages,
+                     device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 images [N, C, H, W] (a quarter of float's memory; scaled per batch) and labels, on `device`."""
     if cfg.train_limit:
-        images, labels = images[: cfg.train_limit], labels[: cfg.train_limit]
-    return to_model_range(images).to(device), labels.to(device)
+        data = data.subset(slice(None, cfg.train_limit))
+    if device.type == "cuda":
+        check_fits(memory_needed(len(data), data.image_shape), device, f"{data.dataset}: {len(data):,} images")
+    return data.images.to(device), data.labels.to(device)
 
 
 def derive_seed(*parts: object) -> int:
@@ -182,8 +190,9 @@ class Models:
     opt_d: torch.optim.Optimizer
 
     @classmethod
-    def build(cls, cfg: TrainConfig, procs: Processes, ckpt: dict[str, Any] | None) -> "Models":
-        spec = cfg.model_spec()
+    def build(cls, cfg: TrainConfig, procs: Processes, ckpt: dict[str, Any] | None,
+              data: LabelledImages) -> "Models":
+        spec = cfg.model_spec(data)
         torch.manual_seed(derive_seed(cfg.seed, "weights"))
         G, D = build_models(spec)
         if cfg.batch_size < 2 and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in G.modules()):
@@ -252,7 +261,7 @@ def train_epoch(cfg: TrainConfig, models: Models, images: torch.Tensor, labels: 
         for i in range(first, last):
             idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size][mine]
             z, y_fake = step_draws(cfg, models.spec, position.step, draws, procs)
-            losses = train_step(cfg, models, images[idx], labels[idx], z[mine], y_fake[mine])
+            losses = train_step(cfg, models, to_model_range(images[idx]), labels[idx], z[mine], y_fake[mine])
             if not distributed.all_finite(losses, procs):
                 raise TrainingDiverged(
                     f"training diverged: non-finite loss at step {position.step + 1} (epoch {position.epoch + 1}); "
@@ -332,12 +341,14 @@ def check_weights(models: Models, position: Position, procs: Processes) -> None:
 # --- end of an epoch: score, then write (rank 0) ---------------------------------
 
 
-def make_evaluator(cfg: TrainConfig, data_dir: Path, download: bool, device: torch.device):
+def make_evaluator(cfg: TrainConfig, data_dir: Path, download: bool, device: torch.device,
+                   data: LabelledImages):
+    """The evaluator of the run's data; `data` is its training set, already read."""
     if not cfg.evaluate:
         return None
     from .evaluation import Evaluator  # trains the classifier on first use
 
-    return Evaluator(data_dir, device=device, download=download)
+    return Evaluator.for_data(cfg.data_source(data_dir, download), device=device, loaded=data)
 
 
 def end_epoch(cfg: TrainConfig, models: Models, run: RunFolder, position: Position, epoch_number: int,

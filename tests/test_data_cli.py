@@ -1,0 +1,150 @@
+"""`cgan-train` and `cgan-eval` with bad data, other data and bad options: one line, an exit code, nothing written."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+from PIL import Image  # noqa: E402
+
+from cgan_train.cli import eval_main, train_main  # noqa: E402
+
+SIZE = 8  # tiny images: the evaluation classifier's 500 training steps take seconds
+
+
+def cgan_train(run_cli, *args):
+    return run_cli(train_main, "cgan-train", *args)
+
+
+def cgan_eval(run_cli, *args):
+    return run_cli(eval_main, "cgan-eval", *args)
+
+
+def one_line(result, exit_code: int, *fragments: str) -> None:
+    """One error line (beside --skip-bad-images' report of what it skipped), naming what is wrong."""
+    assert result.exit_code == exit_code, result.stderr
+    lines = [line for line in result.stderr_lines if not line.startswith("skipped ")]
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def break_no_class_folders(root: Path) -> str:
+    for folder in list(root.iterdir()):
+        shutil.rmtree(folder)
+    Image.new("RGB", (SIZE, SIZE)).save(root / "loose.png")
+    return "has no class folders"
+
+
+def break_empty_class(root: Path) -> str:
+    (root / "emu").mkdir()
+    return f"class folder {root / 'emu'} has no images"
+
+
+def break_one_class(root: Path) -> str:
+    shutil.rmtree(root / "dog")
+    shutil.rmtree(root / "owl")
+    return "one class folder (cat)"
+
+
+def break_corrupt_image(root: Path) -> str:
+    (root / "dog" / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n...")
+    return f"cannot read image {root / 'dog' / 'bad.png'}"
+
+
+def break_mixed_sizes(root: Path) -> str:
+    Image.new("RGB", (SIZE * 2, SIZE * 2)).save(root / "owl" / "big.png")
+    return "pass --image-size"
+
+
+BREAKS = [break_no_class_folders, break_empty_class, break_one_class, break_corrupt_image, break_mixed_sizes]
+
+
+@pytest.mark.parametrize("damage", BREAKS, ids=lambda f: f.__name__[6:])
+def test_bad_folders_get_one_line_exit_2_and_no_run_folder(run_cli, tmp_path, colour_folder, damage):
+    root = colour_folder(tmp_path / "pets", size=SIZE)
+    expected = damage(root)
+    result = cgan_train(run_cli, "--data", root, "--out", tmp_path / "run", "--max-steps", 1)
+    one_line(result, 2, expected)
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_absent_set_with_no_download_gets_one_line_and_nothing_is_created(run_cli, tmp_path):
+    result = cgan_train(run_cli, "--data", "kmnist", "--data-dir", tmp_path / "data", "--no-download",
+                        "--out", tmp_path / "run")
+    one_line(result, 2, "KMNIST not found")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_corrupt_mnist_files_are_found_before_training(run_cli, tmp_path):
+    raw = tmp_path / "data" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        (raw / name).write_bytes(b"\x00\x00\x08")
+    result = cgan_train(run_cli, "--data-dir", tmp_path / "data", "--no-download", "--out", tmp_path / "run")
+    one_line(result, 2, "corrupt idx file", "train-images-idx3-ubyte")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.fixture(scope="module")
+def folder_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A generator trained two steps on a tiny colour folder (with an unreadable file, skipped)."""
+    tmp = tmp_path_factory.mktemp("folder-run")
+    root = tmp / "pets"
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(("cat", "dog", "owl")):
+        (root / name).mkdir(parents=True)
+        for i in range(30):
+            pixels = np.clip(rng.integers(-30, 30, (SIZE, SIZE, 3)) + 60 * (c + 1), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels, "RGB").save(root / name / f"{i:03d}.png")
+    (root / "cat" / "zz-bad.jpg").write_bytes(b"not a jpeg")
+    args = ["--data", root, "--skip-bad-images", "--max-steps", 2, "--batch-size", 16, "--no-eval", "--out", tmp / "run"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "argv", ["cgan-train", *map(str, args)])
+        try:
+            train_main()
+        except SystemExit as exc:
+            pytest.fail(f"cgan-train exited {exc.code}")
+    return tmp / "run" / "last.pt", root
+
+
+def test_a_folder_trains_with_its_shape_and_class_names(folder_run):
+    from cgan_train.checkpoint import load_checkpoint
+
+    checkpoint, _ = folder_run
+    spec = load_checkpoint(checkpoint)["spec"]
+    assert tuple(spec["image_shape"]) == (3, SIZE, SIZE)
+    assert list(spec["class_names"]) == ["cat", "dog", "owl"] and spec["dataset"] == "pets"
+
+
+def test_cgan_eval_scores_a_folder_model_against_its_held_out_images(run_cli, folder_run, tmp_path):
+    best, root = folder_run
+    out = tmp_path / "eval.json"
+    result = cgan_eval(run_cli, best, "--data", root, "--skip-bad-images", "--json", out, "--threads", 1)
+    assert result.exit_code == 0, result.stderr
+    table = result.stdout.decode()
+    assert "| label | cat | dog | owl |" in table and "held out: 9 of 90 images" in table
+    report = json.loads(out.read_text())
+    assert report["dataset"] == "pets" and report["parzen_ll"] is None
+    assert report["samples_per_label"] == 27  # the default, capped at what the real floor can match
+
+
+def test_cgan_eval_errors_are_one_line_each(run_cli, folder_run, tmp_path, colour_folder):
+    best, root = folder_run
+    one_line(cgan_eval(run_cli, best, "--data", root, "--skip-bad-images", "--per-label", 28), 2,
+             "--per-label 28", "smallest class")
+    one_line(cgan_eval(run_cli, best), 2, "trained on the folder 'pets': pass --data PATH")
+    other = colour_folder(tmp_path / "birds", size=SIZE, classes=["emu", "owl", "tit"])
+    one_line(cgan_eval(run_cli, best, "--data", other), 2, "the model makes 3x8x8 images of 3 classes (cat, dog, owl)",
+             "birds has 3x8x8 images of 3 classes (emu, owl, tit)")
+    one_line(cgan_eval(run_cli, tmp_path / "missing.pt", "--json", tmp_path / "no" / "dir.json"), 1,
+             "cannot write", "no directory")
+    one_line(cgan_eval(run_cli, best, "--threads", 0), 2)
+    one_line(cgan_eval(run_cli, best, "--data", root, "--channels", 2), 2, "channels must be 1 or 3")
