@@ -21,7 +21,6 @@ from cgan_train.checkpoint import inference_generator, load_checkpoint  # noqa: 
 
 from fixtures.make_tiny_generator import TINY_SPEC, build  # noqa: E402
 
-pytestmark = pytest.mark.torch
 VARIANTS = ("fp32", "fp16", "int8")
 
 

@@ -15,7 +15,6 @@ torch = pytest.importorskip("torch")
 from cgan_runtime import Generator  # noqa: E402
 from cgan_runtime.animation import morph, walk  # noqa: E402
 
-pytestmark = pytest.mark.torch
 MIN_READ_AS_LABEL = 0.95  # the bar for frames that must read as a given class
 
 
