@@ -113,6 +113,14 @@ def test_an_empty_class_is_refused_by_name(tmp_path, colour_folder):
         load_data(DataSource(str(root)))
 
 
+def test_the_first_n_images_take_the_classes_in_turn(tmp_path, colour_folder):
+    data = load_data(DataSource(str(colour_folder(tmp_path / "pets"))))
+    first = data.first(7)
+    assert first.labels.tolist() == [0, 1, 2, 0, 1, 2, 0]
+    assert torch.equal(first.images[0], data.images[0]) and torch.equal(first.images[1], data.images[8])
+    assert torch.equal(data.first(len(data)).images.sort(0).values, data.images.sort(0).values)
+
+
 def test_one_class_only_is_refused(tmp_path, colour_folder):
     root = colour_folder(tmp_path / "pets", classes=["cat"])
     with pytest.raises(DataError, match="one class folder \\(cat\\)"):
@@ -138,6 +146,14 @@ def test_a_class_left_empty_by_skipping_is_refused(tmp_path, colour_folder):
     (root / "owl" / "bad.jpg").write_bytes(b"garbage")
     with pytest.raises(DataError, match=f"class folder {root / 'owl'} has no readable images"):
         load_data(DataSource(str(root), skip_bad_images=True))
+
+
+def test_a_folder_with_no_readable_image_at_all_is_refused_when_skipping(tmp_path):
+    for name in ("cat", "dog"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "bad.png").write_bytes(b"garbage")
+    with pytest.raises(DataError, match=f"class folder {tmp_path / 'cat'} has no readable images"):
+        load_data(DataSource(str(tmp_path), skip_bad_images=True))
 
 
 def test_mixed_sizes_need_an_image_size(tmp_path, colour_folder):
@@ -229,12 +245,17 @@ def test_a_failed_download_leaves_no_empty_folders_behind(tmp_path, monkeypatch)
         def __init__(self, root: str, train: bool, download: bool) -> None:
             (Path(root) / "MNIST" / "raw").mkdir(parents=True)
             (Path(root) / "MNIST" / "raw" / "train-images-idx3-ubyte.gz").write_bytes(b"partial")
-            raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
+            # torchvision's message: the reason is on the lines after the first
+            raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried https://m1/, got:\n"
+                               "<urlopen error [Errno -3] Temporary failure in name resolution>\n")
 
     monkeypatch.setattr(torchvision.datasets, "MNIST", Offline)
     (tmp_path / "data").mkdir()  # the user's folder stays; what the download made goes
-    with pytest.raises(OSError, match="cannot download mnist into .*Error downloading"):
+    with pytest.raises(OSError) as failed:
         load_data(DataSource("mnist", tmp_path / "data", download=True))
+    message = str(failed.value)
+    assert "\n" not in message  # the command prints the first line only: the reason must be on it
+    assert "cannot download mnist into" in message and "Temporary failure in name resolution" in message
     assert list((tmp_path / "data").iterdir()) == []
 
 

@@ -115,6 +115,19 @@ def folder_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return tmp / "run" / "last.pt", root
 
 
+def test_a_folder_run_resumes_from_another_folder_with_the_data_spelt_another_way(run_cli, tmp_path, colour_folder,
+                                                                                   monkeypatch):
+    colour_folder(tmp_path / "pets", size=SIZE)
+    monkeypatch.chdir(tmp_path)
+    first = cgan_train(run_cli, "--data", "pets/", "--max-steps", 1, "--batch-size", 8, "--no-eval", "--out", "run")
+    assert first.exit_code == 0, first.stderr
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    resumed = cgan_train(run_cli, "--resume", "--data", "../pets", "--max-steps", 2, "--out", "../run")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert "resuming from ../run/last.pt: epoch 0, step 1" in resumed.stdout.decode()
+
+
 def test_a_folder_trains_with_its_shape_and_class_names(folder_run):
     from cgan_train.checkpoint import load_checkpoint
 
@@ -129,6 +142,8 @@ def test_cgan_eval_scores_a_folder_model_against_its_held_out_images(run_cli, fo
     out = tmp_path / "eval.json"
     result = cgan_eval(run_cli, best, "--data", root, "--skip-bad-images", "--json", out, "--threads", 1)
     assert result.exit_code == 0, result.stderr
+    # The progress display is for terminals: in a log, stderr keeps only what was said (not a blank line).
+    assert all(line.strip() for line in result.stderr.splitlines()), result.stderr
     table = result.stdout.decode()
     assert "| label | cat | dog | owl |" in table and "held out: 9 of 90 images" in table
     report = json.loads(out.read_text())
@@ -147,4 +162,8 @@ def test_cgan_eval_errors_are_one_line_each(run_cli, folder_run, tmp_path, colou
     one_line(cgan_eval(run_cli, tmp_path / "missing.pt", "--json", tmp_path / "no" / "dir.json"), 1,
              "cannot write", "no directory")
     one_line(cgan_eval(run_cli, best, "--threads", 0), 2)
+    # A missing or broken model file: exit 1, as cgan-gen and cgan-export give.
+    one_line(cgan_eval(run_cli, tmp_path / "missing.pt"), 1, "checkpoint not found")
+    (tmp_path / "broken.onnx").write_bytes(b"not onnx")
+    one_line(cgan_eval(run_cli, tmp_path / "broken.onnx"), 1, "broken.onnx")
     one_line(cgan_eval(run_cli, best, "--data", root, "--channels", 2), 2, "channels must be 1 or 3")

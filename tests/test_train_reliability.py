@@ -102,6 +102,7 @@ def test_train_help_shows_every_recipe_default_and_every_option_has_help(cgan_tr
     losses = ", ".join(f"{name} {recipe['loss']}" for name, recipe in RECIPES.items())
     assert f"(default: the recipe's; {losses})" in text  # not eaten as markup
     assert "mlp 30, edge 75" in text and "edge (default):" in text
+    assert "MNIST" not in text.replace("DIR/MNIST/raw", "")  # any named set or a folder, not only MNIST
 
 
 def test_progress_bar_redraws_at_least_once_a_second():
@@ -331,3 +332,26 @@ def test_resuming_a_checkpoint_without_the_training_state_gives_one_line(cgan_tr
     ckpt = load_checkpoint(out / "last.pt")
     save_checkpoint(out / "last.pt", {k: v for k, v in ckpt.items() if k not in ("format", "format_version", "opt_d")})
     one_line(cgan_train("--out", out, "--resume"), EXIT_USAGE, "cannot be resumed: no opt_d")
+
+
+@needs_mnist
+def test_resume_reads_the_named_set_from_the_runs_data_dir_from_any_working_directory(run_cli, tmp_path, monkeypatch):
+    def cgan(*args):
+        return run_cli(train_main, "cgan-train", "--no-download", "--recipe", "mlp", *args)
+
+    first = cgan("--data-dir", MNIST_DIR, "--train-limit", 256, "--max-steps", 1, "--no-eval",
+                 "--out", tmp_path / "run")
+    assert first.exit_code == 0, first.stderr
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["train_config"]["data_dir"] == str(MNIST_DIR.resolve())
+    monkeypatch.chdir(tmp_path)  # no ./data here: without the recorded --data-dir the set is not found
+    resumed = run_cli(train_main, "cgan-train", "--no-download", "--resume", "--max-steps", 2, "--out", "run")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["step"] == 2
+    torch.set_num_threads(1)
+
+
+def test_resume_and_overwrite_together_are_refused_before_any_work(cgan_train, tmp_path):
+    result = cgan_train("--resume", "--overwrite", "--out", tmp_path / "run")
+    assert result.exit_code == EXIT_USAGE and result.stderr_lines == [
+        "cgan-train: error: --resume continues the run in OUT and --overwrite replaces it: choose one"]
+    assert not (tmp_path / "run").exists()

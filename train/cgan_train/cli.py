@@ -23,8 +23,8 @@ from .config import DEFAULT_RECIPE, RECIPES, TrainConfig
 
 TRAIN_EXTRA_HINT = "needs the train extra: pip install 'cgan-edge[train,cpu]'"
 
-train_app = typer.Typer(add_completion=False, help="Train a conditional GAN on MNIST.")
-eval_app = typer.Typer(add_completion=False, help="Measure a generator (checkpoint or ONNX) against MNIST.")
+train_app = typer.Typer(add_completion=False, help="Train a conditional GAN.")
+eval_app = typer.Typer(add_completion=False, help="Measure a generator (checkpoint or ONNX) against its data.")
 
 DATA_DIR_HELP = "Folder holding (or receiving) the named data sets in torchvision's layout (DIR/MNIST/raw/...)."
 DATA_HELP = ("mnist, fashion-mnist, kmnist, cifar10, or a folder of class folders "
@@ -55,7 +55,7 @@ def _recipe_help(text: str, field: str) -> str:
 
 
 TRAIN_HELP = (
-    "Train a CGAN; writes last.pt, best.pt, samples/ and metrics.jsonl into OUT.\n\n"
+    "Train a CGAN; writes last.pt, best.pt (when epochs are scored), samples/ and metrics.jsonl into OUT.\n\n"
     "Recipes (--recipe; a flag overrides one field):\n\n"
     + "\n\n".join(
         f"{name}{' (default)' if name == DEFAULT_RECIPE else ''}: "
@@ -87,7 +87,9 @@ def _one_line(exc: BaseException) -> str:
 
 @train_app.command(help=TRAIN_HELP)
 def train(
-    data_dir: Path = typer.Option(Path("data"), help=DATA_DIR_HELP),
+    data_dir: Optional[Path] = typer.Option(
+        None, help=DATA_DIR_HELP + " Default: data, or with --resume the run's own.", show_default=False
+    ),
     out: Path = typer.Option(Path("runs/default"), "--out", "-o", help="Run folder: checkpoints, samples, metrics."),
     recipe: Optional[str] = typer.Option(
         None, help=f"Recipe: {', '.join(RECIPES)} (default: {DEFAULT_RECIPE}); listed above."
@@ -104,7 +106,7 @@ def train(
         None, help=_recipe_help("Weight of the mode-seeking penalty (MSGAN), 0 = off", "diversity")
     ),
     max_steps: Optional[int] = typer.Option(None, help="Stop after this many steps in total (smoke runs)."),
-    train_limit: Optional[int] = typer.Option(None, help="Train on the first N images only (smoke runs)."),
+    train_limit: Optional[int] = typer.Option(None, help="Train on N images only, the first of each class in turn (smoke runs)."),
     data: Optional[str] = typer.Option(None, help=DATA_HELP + " Default: mnist."),
     image_size: Optional[int] = typer.Option(None, min=1, help=IMAGE_SIZE_HELP + " Default: the images' own."),
     channels: Optional[int] = typer.Option(None, min=1, max=3, help=CHANNELS_HELP + " Default: the images' own."),
@@ -116,17 +118,20 @@ def train(
     ),
     seed: Optional[int] = typer.Option(None, help="Seed for weights, noise and batch order (default: 0)."),
     resume: bool = typer.Option(
-        False, "--resume", help="Continue the run in OUT; only --epochs, --max-steps and --eval may change."
+        False, "--resume", help="Continue the run in OUT; only --epochs, --max-steps, --eval and --data-dir may change."
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run already in OUT."),
-    download: bool = typer.Option(True, "--download/--no-download", help="Download MNIST if missing."),
+    download: bool = typer.Option(True, "--download/--no-download", help="Download a named data set if missing."),
     evaluate: Optional[bool] = typer.Option(
         None, "--eval/--no-eval", help="Score each epoch to pick best.pt (default: on; without it, no best.pt)."
     ),
 ) -> None:
+    if resume and overwrite:  # continue the run, or replace it: not both
+        raise UserError("--resume continues the run in OUT and --overwrite replaces it: choose one", EXIT_USAGE)
     _require_torch()
     import torch
 
+    from .data import canonical_data
     from .distributed import default_threads, launched_by_torchrun
     from .trainer import run_config, train as run_training
 
@@ -134,15 +139,17 @@ def train(
     torch.set_num_threads(threads or default_threads())
     given = {"loss": loss, "epochs": epochs, "batch_size": batch_size, "lr": lr, "ema": ema, "nz": nz,
              "diversity": diversity, "max_steps": max_steps, "train_limit": train_limit, "seed": seed,
-             "evaluate": evaluate, "data": data, "image_size": image_size, "channels": channels,
-             "skip_bad_images": skip_bad_images or None}
+             "evaluate": evaluate, "data": canonical_data(data) if data is not None else None, "image_size": image_size, "channels": channels,
+             "skip_bad_images": skip_bad_images or None,
+             # A resume reads the sets where the run did (its train_config) unless told otherwise.
+             "data_dir": str(data_dir or Path("data")) if data_dir or not resume else None}
     try:
         with library_errors(f"rank {rank}: " if rank else ""):
             if resume:
                 cfg = run_config(out).with_overrides(recipe=recipe, **given)
             else:
                 cfg = TrainConfig.for_recipe(recipe or DEFAULT_RECIPE, **given)
-            exported = run_training(cfg, data_dir, out, device=device, download=download, resume=resume,
+            exported = run_training(cfg, Path(cfg.data_dir), out, device=device, download=download, resume=resume,
                                     overwrite=overwrite)
     except Terminated:
         # Under torchrun, SIGTERM is how the others are stopped after one process
@@ -217,8 +224,8 @@ def _load_model(path: Path, device, threads: int):
 
     try:
         return load_sampler(path, device, threads)
-    except (ValueError, FileNotFoundError, UserError) as exc:  # a missing or broken file is bad input
-        raise UserError(str(exc), EXIT_USAGE) from None
+    except (ValueError, OSError, UserError) as exc:  # a missing or broken file: exit 1, as cgan-gen and cgan-export
+        raise UserError(str(exc)) from None
 
 
 def _evaluator_for(spec, data, data_dir, image_size, channels, download, skip_bad, device, progress):
@@ -261,8 +268,10 @@ def _progress() -> Iterator[Callable[[str, int, int], None]]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     tasks: dict[str, int] = {}
+    console = Console(stderr=True)
+    # Only on a terminal: in a log, rich would leave a blank line behind (as the training bar, progress.py).
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=Console(stderr=True), transient=True, refresh_per_second=4) as bar:
+                  console=console, transient=True, refresh_per_second=4, disable=not console.is_terminal) as bar:
 
         def update(what: str, done: int, total: int) -> None:
             if what not in tasks:

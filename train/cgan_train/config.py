@@ -41,9 +41,10 @@ RECIPES: dict[str, dict[str, Any]] = {
 }
 DEFAULT_RECIPE = "edge"
 
-# What `--resume` may change: how long to train and whether to score epochs.
-# Everything else defines the run; changing it would make a different run.
-PLAN_FIELDS = ("epochs", "max_steps", "evaluate")
+# What `--resume` may change: how long to train, whether to score epochs, and where the
+# named sets are stored (the same data in another place). Everything else defines the
+# run; changing it would make a different run.
+PLAN_FIELDS = ("epochs", "max_steps", "evaluate", "data_dir")
 
 SEED_LIMIT = 2**64  # seeds are hashed (trainer.derive_seed); this keeps them a 64-bit number
 
@@ -68,6 +69,8 @@ class TrainConfig:
     evaluate: bool = True  # score each epoch to choose best.pt (trains the classifier once)
     # The data (cgan_train.data.DataSource): a set's name or a folder, and how to shape its images.
     data: str = "mnist"
+    # Where the named sets live (--data-dir), recorded so that --resume reads them from the same place.
+    data_dir: str = "data"
     image_size: int | None = None
     channels: int | None = None
     skip_bad_images: bool = False

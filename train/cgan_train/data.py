@@ -84,6 +84,16 @@ class LabelledImages:
     def subset(self, index: torch.Tensor | slice) -> LabelledImages:
         return LabelledImages(self.images[index], self.labels[index], self.class_names, self.dataset)
 
+    def first(self, n: int) -> LabelledImages:
+        """The first n images, taking the classes in turn (a folder lists class by class: its first n
+        images alone could all be of one class)."""
+        rank = torch.empty_like(self.labels)  # each image's position within its class
+        for c in range(self.num_classes):
+            index = (self.labels == c).nonzero().squeeze(1)
+            rank[index] = torch.arange(len(index))
+        order = torch.sort(rank * self.num_classes + self.labels, stable=True).indices
+        return self.subset(order[:n])
+
 
 def load_data(source: DataSource, train: bool = True) -> LabelledImages:
     """The set's training split (`train`) or its test split; a folder has one set, returned whole.
@@ -97,6 +107,12 @@ def load_data(source: DataSource, train: bool = True) -> LabelledImages:
     else:
         return _load_folder(source)
     return _reshape(LabelledImages(images, labels, names, source.name), source, source.data)
+
+
+def canonical_data(data: str) -> str:
+    """What a run records as its --data: a set's name, or a folder's absolute path, so `photos`,
+    `./photos/` and the full path are the same data, and --resume finds it from any folder."""
+    return data if data in SOURCES else str(Path(data).resolve())
 
 
 def evaluation_splits(source: DataSource) -> tuple[LabelledImages, LabelledImages, str]:
@@ -178,7 +194,9 @@ def _download(source: DataSource, folder: str, train: bool) -> None:
         for path in reversed(created):  # only what this call made: never a user's folder
             shutil.rmtree(path, ignore_errors=True)
         if isinstance(exc, (OSError, RuntimeError)):
-            raise OSError(f"cannot download {source.data} into {root}: {exc}") from None
+            # torchvision puts each mirror's failure on its own lines: keep them all, on one.
+            reason = " ".join(str(exc).split())
+            raise OSError(f"cannot download {source.data} into {root}: {reason}") from None
         raise
 
 
@@ -273,6 +291,7 @@ def _load_folder(source: DataSource) -> LabelledImages:
     keep = [i for i in range(len(files)) if i not in bad]
     files, labels = [files[i] for i in keep], [labels[i] for i in keep]
     sizes, modes = [sizes[i] for i in keep], [modes[i] for i in keep]
+    _check_classes_kept(root, names, labels)  # before sizing: skipping may have left no images at all
     size = source.image_size or _common_size(root, files, sizes)
     channels = source.channels or (1 if all(m in GREY_MODES for m in modes) else 3)
     check_fits(memory_needed(len(files), (channels, size, size)), "cpu",
@@ -294,11 +313,17 @@ def _load_folder(source: DataSource) -> LabelledImages:
     if skipped:
         print(f"skipped {skipped} unreadable image(s) in {root}", file=sys.stderr, flush=True)
     label_tensor = torch.tensor(labels, dtype=torch.long)[torch.from_numpy(ok)]
-    for c, name in enumerate(names):  # skipping may have emptied a class
-        if not (label_tensor == c).any():
-            raise DataError(f"class folder {root / name} has no readable images")
+    _check_classes_kept(root, names, label_tensor.tolist())
     images = torch.from_numpy(out[ok]).permute(0, 3, 1, 2).contiguous()
     return LabelledImages(images, label_tensor, names, source.name)
+
+
+def _check_classes_kept(root: Path, names: tuple[str, ...], labels: list[int]) -> None:
+    """Refuse a class that skipping unreadable images has emptied."""
+    kept = set(labels)
+    for c, name in enumerate(names):
+        if c not in kept:
+            raise DataError(f"class folder {root / name} has no readable images")
 
 
 def _scan_folder(root: Path) -> tuple[list[Path], list[int], tuple[str, ...]]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import hashlib
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,8 @@ def train(cfg: TrainConfig, data_dir: Path, out_dir: Path, device: str = "auto",
     FileNotFoundError/FileExistsError for a missing or already used run folder,
     TrainingDiverged when the losses stop being finite, OSError when writing fails.
     """
+    # The run records where its sets were read (absolute): a resume without --data-dir reads them there.
+    cfg = replace(cfg, data_dir=str(Path(data_dir).resolve()))
     procs = distributed.start(device)
     try:
         return _train(cfg, data_dir, RunFolder(out_dir), procs, download, resume, overwrite)
@@ -100,7 +102,7 @@ def resume_point(run: RunFolder, cfg: TrainConfig, device: torch.device) -> dict
     ckpt = _last_checkpoint(run, device)
     changed = TrainConfig.from_dict(ckpt["train_config"]).changes_beyond_plan(cfg)
     if changed:
-        raise ValueError(f"--resume cannot change {'; '.join(changed)} (only --epochs, --max-steps, --eval)")
+        raise ValueError(f"--resume cannot change {'; '.join(changed)} (only --epochs, --max-steps, --eval, --data-dir)")
     return ckpt
 
 
@@ -157,7 +159,7 @@ def training_tensors(cfg: TrainConfig, data: LabelledImages,
                      device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 images [N, C, H, W] (a quarter of float's memory; scaled per batch) and labels, on `device`."""
     if cfg.train_limit:
-        data = data.subset(slice(None, cfg.train_limit))
+        data = data.first(cfg.train_limit)
     if device.type == "cuda":
         check_fits(memory_needed(len(data), data.image_shape), device, f"{data.dataset}: {len(data):,} images")
     return data.images.to(device), data.labels.to(device)
