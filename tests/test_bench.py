@@ -61,12 +61,12 @@ def test_prepare_reuses_files_exported_from_the_same_checkpoint(subject):
     assert {variant: path.stat().st_mtime_ns for variant, path in again.onnx.items()} == stamps
 
 
-def test_conv_generator_flops_follow_the_transposed_conv_rule():
+def test_conv_generator_flops_follow_the_conv_rule():
     from bench import flops
 
     spec = ModelSpec(arch="conv", nz=8)
     found = flops.layers(build_generator(spec), spec)
-    assert [layer.kind for layer in found] == ["Linear", "ConvTranspose2d", "ConvTranspose2d"]
-    # Linear 8 -> 64x7x7; 4x4 transposed convs 64 -> 32 on 7x7 inputs and 32 -> 1 on 14x14 inputs.
-    assert flops.flops_per_image(found) == 2 * (8 * 64 * 49 + 64 * 32 * 16 * 7 * 7 + 32 * 1 * 16 * 14 * 14)
+    assert [layer.kind for layer in found] == ["Linear", "Conv2d", "Conv2d"]
+    # Linear (8 noise + 10 label embedding) -> 64x7x7; 3x3 convs 64 -> 32 on 14x14 outputs, 32 -> 1 on 28x28.
+    assert flops.flops_per_image(found) == 2 * (18 * 64 * 49 + 64 * 32 * 9 * 14 * 14 + 32 * 1 * 9 * 28 * 28)
     assert flops.linear_chain(found) is None

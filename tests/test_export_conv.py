@@ -1,4 +1,4 @@
-"""cgan-export on the conv network: fp32 parity, static int8 (QDQ) and the graph rewrite behind it."""
+"""cgan-export on the conv network: fp32 parity and static int8 (QDQ)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
 from cgan_export.exporter import PARITY_BATCHES, ExportReport, export_checkpoint  # noqa: E402
-from cgan_export.graph import subpixel_convolutions  # noqa: E402
 from cgan_train.checkpoint import save_checkpoint  # noqa: E402
 from cgan_train.models import build_generator  # noqa: E402
 
@@ -45,8 +44,9 @@ def assert_exported_as(report: ExportReport, path: Path, image_shape: tuple[int,
     assert max(report.max_abs_diff.values()) <= 1e-5
     gen = Generator(path, provider="cpu")
     assert gen.spec.arch == "conv" and gen.spec.image_shape == image_shape
-    # The per-label BatchNorm tables are folded into constants: no BatchNormalization left at run time.
-    assert "BatchNormalization" not in {node.op_type for node in onnx.load(path).graph.node}
+    ops = {node.op_type for node in onnx.load(path).graph.node}
+    # Per-label BatchNorm tables folded into constants; upsample-then-conv run as per-phase convs.
+    assert "BatchNormalization" not in ops and "Resize" not in ops and "DepthToSpace" in ops
 
 
 def test_conv_export_matches_torch_and_loads_in_the_runtime(conv_export):
@@ -59,18 +59,6 @@ def test_colour_conv_export_matches_torch_and_loads_in_the_runtime(tmp_path):
     assert_exported_as(export_checkpoint(ckpt, tmp_path / "g.onnx"), tmp_path / "g.onnx", (3, 32, 32))
 
 
-def test_subpixel_rewrite_computes_the_same_function_with_convs_only(conv_export, tmp_path):
-    _, _, path = conv_export
-    rewritten = subpixel_convolutions(onnx.load(path))
-    ops = {node.op_type for node in rewritten.graph.node}
-    assert "ConvTranspose" not in ops and {"Conv", "DepthToSpace"} <= ops
-    onnx.save(rewritten, tmp_path / "b.onnx")
-    labels = np.arange(40) % 10
-    a = Generator(path, provider="cpu", threads=1).generate_raw(labels, seed=1)
-    b = Generator(tmp_path / "b.onnx", provider="cpu", threads=1).generate_raw(labels, seed=1)
-    assert np.abs(a - b).max() <= 1e-5
-
-
 def test_conv_int8_is_static_qdq_on_integer_convolutions(conv_export, tmp_path, monkeypatch):
     monkeypatch.setattr(
         "cgan_export.exporter._label_accuracies", lambda models, data_dir: {"fp32": 99.0, "int8": 98.9}
@@ -80,7 +68,7 @@ def test_conv_int8_is_static_qdq_on_integer_convolutions(conv_export, tmp_path, 
     assert report.label_accuracy == {"fp32": 99.0, "int8": 98.9}
     graph = onnx.load(tmp_path / "g.int8.onnx").graph
     ops = [node.op_type for node in graph.node]
-    assert "QuantizeLinear" in ops and "DequantizeLinear" in ops and "ConvTranspose" not in ops
+    assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
     int8_weights = [i for i in graph.initializer if i.data_type == onnx.TensorProto.INT8]
     assert len(int8_weights) >= 2  # both convolutions' kernels are stored as int8
     assert report.size_bytes < fp32.size_bytes
