@@ -17,7 +17,7 @@ import numpy as np
 import onnxruntime
 
 from cgan_runtime.contract import INPUT_LABEL, INPUT_NOISE, ModelSpec
-from cgan_runtime.inputs import noise_for_labels
+from cgan_runtime.noise import noise_for_labels
 
 from .report import markdown_table, number
 

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from cgan_runtime import Generator
-from cgan_runtime.inputs import noise_for_labels
+from cgan_runtime.noise import noise_for_labels
 
 from . import ceiling, flops
 from .models import Subject

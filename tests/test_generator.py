@@ -11,7 +11,8 @@ import cgan_runtime
 from cgan_runtime import Generator, ModelSpec
 from cgan_runtime.contract import KEY_FORMAT_VERSION, KEY_SPEC
 from cgan_runtime.images import to_uint8
-from cgan_runtime.inputs import MAX_THREADS, noise_for_labels
+from cgan_runtime.inputs import MAX_THREADS
+from cgan_runtime.noise import noise_for_labels
 from cgan_runtime.providers import CPU
 
 from support import TINY_MODEL

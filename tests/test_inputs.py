@@ -1,11 +1,11 @@
-"""Labels and noise: what the generator accepts, and the noise rule that makes images reproducible."""
+"""Labels and noise: what the generator accepts (the noise rule itself is tested in test_noise.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from cgan_runtime.inputs import MAX_THREADS, as_labels, as_noise, check_int, check_seed, check_threads, noise_for_labels
+from cgan_runtime.inputs import MAX_THREADS, as_labels, as_noise, check_int, check_seed, check_threads
 
 
 @pytest.mark.parametrize(
@@ -92,26 +92,6 @@ def test_as_noise_refuses_nan_and_infinity_including_float64_overflowing_float32
     noise[1, 2] = bad
     with pytest.raises(ValueError, match="noise must be finite"):
         as_noise(noise, count=2, nz=3)
-
-
-def test_noise_for_labels_gives_the_jth_occurrence_of_a_label_row_j_of_its_stream():
-    noise = noise_for_labels(np.array([3, 5, 3]), nz=4, seed=11)
-    stream_3 = np.random.default_rng([11, 3]).standard_normal((2, 4), dtype=np.float32)
-    stream_5 = np.random.default_rng([11, 5]).standard_normal((1, 4), dtype=np.float32)
-    np.testing.assert_array_equal(noise, [stream_3[0], stream_5[0], stream_3[1]])
-    assert noise.dtype == np.float32
-
-
-def test_noise_for_labels_row_does_not_depend_on_how_many_rows_are_drawn():
-    few = noise_for_labels(np.array([2]), nz=5, seed=0)
-    many = noise_for_labels(np.array([2] * 50), nz=5, seed=0)
-    np.testing.assert_array_equal(few[0], many[0])
-
-
-@pytest.mark.parametrize("seed", [-1, 1.5, True, "1"])
-def test_noise_for_labels_refuses_seeds_that_are_not_non_negative_integers(seed):
-    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
-        noise_for_labels(np.array([1]), nz=2, seed=seed)
 
 
 def test_check_int_names_the_argument_and_its_minimum():

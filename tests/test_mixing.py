@@ -16,7 +16,7 @@ from PIL import Image, ImageSequence
 from cgan_runtime import Generator
 from cgan_runtime.animation import encode_animation, morph, walk
 from cgan_runtime.contract import INPUT_LABEL, INPUT_LABEL_WEIGHTS, INPUT_NOISE, KEY_FORMAT_VERSION, OUTPUT_IMAGE
-from cgan_runtime.inputs import noise_for_labels
+from cgan_runtime.noise import noise_for_labels
 from cgan_runtime.mixing import as_weights, dominant_labels, morph_noise, morph_weights, walk_noise
 
 from support import TINY_MIXING_MODEL, TINY_MODEL

@@ -27,7 +27,8 @@ from .errors import EXIT_USAGE, UserError, run_app
 from .files import check_writable, write_output
 from .generator import Generator
 from .images import FORMATS, encode, format_for, make_grid, scale
-from .inputs import as_labels, check_seed, check_threads, new_seed, noise_for_labels
+from .inputs import as_labels, check_seed, check_threads, new_seed
+from .noise import noise_for_labels
 from .providers import PROVIDERS
 
 T = TypeVar("T")

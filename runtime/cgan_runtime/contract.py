@@ -26,6 +26,20 @@ whatever the label, and one-hot weights give exactly the label's own row.
 The input's batch dim is unnamed (omitted, it has 1 row, not N), and
 onnxruntime logs one warning when it loads such a file ("Initializer
 label_weights appears in graph inputs"): that is the default at work.
+
+Portable noise (`noise.py` in Python, web/noise.js in JavaScript): a seed is an
+integer 0 <= seed < 2^53, split into seed_lo = seed mod 2^32 and
+seed_hi = seed div 2^32. The j-th occurrence (counting from 0) of label L in a
+request gets noise row j of L, whose element k (0 <= k < nz) is
+
+    h(c) = MurmurHash3_x86_32 with hash seed 0 of the 20 bytes
+           le32(seed_lo) le32(seed_hi) le32(L) le32(j) le32(c)
+    u1 = (h(2k) + 1) / 2^32        in (0, 1]
+    u2 = h(2k + 1) / 2^32          in [0, 1)
+    z  = sqrt(-2 ln u1) * cos(2 pi u2), in float64, then rounded to float32
+
+so an image depends only on (seed, label, j), in any language. The test
+vectors are in tests/test_noise.py and the README.
 """
 
 from __future__ import annotations

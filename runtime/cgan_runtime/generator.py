@@ -10,8 +10,9 @@ import numpy as np
 from .contract import INPUT_LABEL, INPUT_LABEL_WEIGHTS, INPUT_NOISE, OUTPUT_IMAGE, ModelSpec
 from .default_model import default_model_path
 from .images import to_uint8
-from .inputs import as_labels, as_noise, check_int, check_seed, check_threads, new_seed, noise_for_labels
+from .inputs import as_labels, as_noise, check_int, check_seed, check_threads, new_seed
 from .mixing import Weights, as_weights, cannot_mix, dominant_labels
+from .noise import noise_for_labels
 from .providers import check_cuda_in_use, import_onnxruntime, prepare_cuda, session_providers, wants_cuda
 from .validate import mixing_input, spec_from_session
 
@@ -34,12 +35,12 @@ class Generator:
 
     Labels are class indices or, as str, class names (`class_names`).
 
-    Determinism: unless `noise` is given, each label L draws its noise from
-    its own stream `np.random.default_rng([seed, L])` (standard normal,
-    float32, [count of L, nz]) and the j-th occurrence of L takes row j. So
-    one (seed, label) pair gives the same image whatever else is in the
-    request and whatever the batch size: ``generate([5], seed=0)[0]`` equals
-    ``generate([3, 5], seed=0)[1]``. Seeds are integers in [0, 2**53).
+    Determinism: unless `noise` is given, it follows the contract's portable
+    noise rule (`cgan_runtime.noise`): the j-th occurrence of label L gets
+    noise that depends only on (seed, L, j), the same in Python and in the
+    browser. So one (seed, label) pair gives the same image whatever else is
+    in the request and whatever the batch size: ``generate([5], seed=0)[0]``
+    equals ``generate([3, 5], seed=0)[1]``. Seeds are integers in [0, 2**53).
     `seed=None` draws a fresh seed with `cgan_runtime.new_seed()`; to know
     which, call `new_seed()` yourself and pass what it returns.
 

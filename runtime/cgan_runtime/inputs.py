@@ -1,7 +1,6 @@
-"""The generator's inputs: checked labels and the noise that goes with them.
+"""The generator's inputs: checked labels, caller-given noise and seeds.
 
-Everything here is plain numpy, so callers can rebuild exactly the noise a
-`Generator` used (for instance to compare the ONNX file with its checkpoint).
+The noise drawn from a seed follows the contract's portable rule, in `noise`.
 """
 
 from __future__ import annotations
@@ -111,20 +110,3 @@ def new_seed() -> int:
     """A fresh random seed, small enough to read back and type in."""
     return secrets.randbits(32)
 
-
-def noise_for_labels(labels: np.ndarray, nz: int, seed: int) -> np.ndarray:
-    """float32 [N, nz] noise following the runtime's determinism rule.
-
-    Each label L has its own stream, `np.random.default_rng([seed, L])`, and
-    the j-th occurrence of L in `labels` takes row j of it. An image therefore
-    depends only on (seed, label, j), never on the other labels asked with it
-    or on how the request is split into batches.
-    """
-    seed = check_int("seed", seed, minimum=0)
-    noise = np.empty((len(labels), nz), dtype=np.float32)
-    # A set rather than np.unique, which imports numpy.ma: ~30 ms of cgan-gen's cold start.
-    for label in set(labels.tolist()):
-        rows = np.flatnonzero(labels == label)
-        stream = np.random.default_rng([seed, label])
-        noise[rows] = stream.standard_normal((len(rows), nz), dtype=np.float32)
-    return noise

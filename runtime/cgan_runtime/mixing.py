@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .contract import KEY_FORMAT_VERSION
-from .inputs import as_labels, check_int, noise_for_labels
+from .inputs import as_labels, check_int
+from .noise import noise_for_labels
 
 if TYPE_CHECKING:
     from .generator import Generator

@@ -1,0 +1,325 @@
+// cgan-edge generators in the browser: load an ONNX file with onnxruntime-web, check it
+// against the cgan-edge contract (runtime/cgan_runtime/contract.py) as the Python runtime
+// does, and generate images with the portable noise, so a (seed, label) pair gives the
+// same image here as in Python.
+//
+// "onnxruntime-web" is resolved by the page's import map (or a bundler).
+
+import * as ort from "onnxruntime-web";
+import { checkSeed, noiseForLabels } from "./noise.js";
+
+export { SEED_LIMIT } from "./noise.js";
+
+// The contract, in the names runtime/cgan_runtime/contract.py defines.
+export const FORMAT_VERSION = "1";
+const KEY_FORMAT_VERSION = "cgan.format_version";
+const KEY_SPEC = "cgan.spec";
+const INPUTS = {
+  noise: { type: "float32", rank: 2, described: "float32 [N, nz]" },
+  label: { type: "int64", rank: 1, described: "int64 [N]" },
+};
+const OUTPUTS = { image: { type: "float32", rank: 4, described: "float32 [N, C, H, W]" } };
+const INTEGER_FIELDS = ["nz", "num_classes"];
+const SPEC_FIELDS = ["arch", "nz", "num_classes", "class_names", "image_shape", "output_range", "dataset"];
+const METADATA_PROPS_FIELD = 14; // ModelProto.metadata_props in onnx.proto
+
+/** A file that loads but does not follow the cgan-edge contract. */
+export class ContractError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "ContractError";
+  }
+}
+
+/**
+ * The metadata_props of an ONNX file as a plain object. onnxruntime-web does not expose
+ * them, so they are read from the protobuf bytes: only the top-level fields are walked.
+ */
+export function readMetadataProps(bytes) {
+  const props = {};
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  for (const entry of protobufFields(bytes, 0, bytes.length)) {
+    if (entry.field !== METADATA_PROPS_FIELD || entry.wire !== 2) continue;
+    let key = "";
+    let value = "";
+    for (const part of protobufFields(bytes, entry.start, entry.end)) {
+      if (part.wire !== 2) continue;
+      const text = decoder.decode(bytes.subarray(part.start, part.end));
+      if (part.field === 1) key = text;
+      if (part.field === 2) value = text;
+    }
+    props[key] = value;
+  }
+  return props;
+}
+
+function* protobufFields(bytes, pos, end) {
+  while (pos < end) {
+    let tag;
+    [tag, pos] = readVarint(bytes, pos);
+    const field = Math.floor(tag / 8);
+    const wire = tag % 8;
+    let start = pos;
+    if (wire === 0) [, pos] = readVarint(bytes, pos);
+    else if (wire === 1) pos += 8;
+    else if (wire === 5) pos += 4;
+    else if (wire === 2) {
+      let length;
+      [length, start] = readVarint(bytes, pos);
+      pos = start + length;
+    } else throw new Error(`unsupported protobuf wire type ${wire}`);
+    if (pos > end) throw new Error("truncated protobuf message");
+    yield { field, wire, start, end: pos };
+  }
+}
+
+function readVarint(bytes, pos) {
+  let value = 0;
+  for (let scale = 1; pos < bytes.length; scale *= 128) {
+    const byte = bytes[pos++];
+    value += (byte & 0x7f) * scale;
+    if (byte < 0x80) return [value, pos];
+  }
+  throw new Error("truncated protobuf varint");
+}
+
+/** The model's spec from its metadata, checked as cgan_runtime.contract.spec_from_metadata does. */
+export function specFromMetadata(metadata) {
+  const version = metadata[KEY_FORMAT_VERSION];
+  if (version === undefined) {
+    throw new ContractError(`metadata has no '${KEY_FORMAT_VERSION}': not a cgan-edge generator`);
+  }
+  if (version !== FORMAT_VERSION) {
+    throw new ContractError(
+      `format version ${version} is not supported (this runtime reads version ${FORMAT_VERSION})`,
+    );
+  }
+  if (metadata[KEY_SPEC] === undefined) throw new ContractError(`metadata has no '${KEY_SPEC}'`);
+  let spec;
+  const literals = {}; // the counts as written: JSON.parse alone reads 8.0 as the integer 8
+  try {
+    spec = JSON.parse(metadata[KEY_SPEC], (key, value, context) => {
+      if (INTEGER_FIELDS.includes(key) && context?.source !== undefined) literals[key] = context.source;
+      return value;
+    });
+  } catch (error) {
+    throw new ContractError(`metadata '${KEY_SPEC}' is not valid JSON: ${error.message}`);
+  }
+  for (const [key, literal] of Object.entries(literals)) {
+    if (!/^-?\d+$/.test(literal)) throw new ContractError(`spec ${key} must be an integer, got ${literal}`);
+  }
+  if (spec === null || typeof spec !== "object" || Array.isArray(spec)) {
+    throw new ContractError(`metadata '${KEY_SPEC}' must be a JSON object`);
+  }
+  const unknown = Object.keys(spec).filter((key) => !SPEC_FIELDS.includes(key));
+  if (unknown.length) throw new ContractError(`unknown model spec fields: ${unknown.sort().join(", ")}`);
+  checkSpec(spec);
+  return spec;
+}
+
+function checkSpec(spec) {
+  const positive = (n) => Number.isInteger(n) && n >= 1;
+  const fail = (message) => {
+    throw new ContractError(`metadata '${KEY_SPEC}': ${message}`);
+  };
+  if (!positive(spec.nz) || !positive(spec.num_classes)) {
+    fail(`nz and num_classes must be positive integers, got nz=${spec.nz}, num_classes=${spec.num_classes}`);
+  }
+  if (!Array.isArray(spec.class_names) || spec.class_names.length !== spec.num_classes) {
+    fail(`expected ${spec.num_classes} class names, got ${JSON.stringify(spec.class_names)}`);
+  }
+  spec.class_names = spec.class_names.map(String);
+  if (!Array.isArray(spec.image_shape) || spec.image_shape.length !== 3 || !spec.image_shape.every(positive)) {
+    fail(`image_shape must be (C, H, W) with positive sizes, got ${JSON.stringify(spec.image_shape)}`);
+  }
+  const range = spec.output_range;
+  if (!Array.isArray(range) || range.length !== 2 || !(range[0] < range[1])) {
+    fail(`output_range must be (low, high) with low < high, got ${JSON.stringify(range)}`);
+  }
+}
+
+// Lists written as the Python runtime writes them, so both say the same thing about a file.
+const pyList = (items) => `[${items.map((x) => (typeof x === "string" ? `'${x}'` : String(x))).join(", ")}]`;
+
+// As cgan_runtime.validate: sizes no generator of this package comes near, so a file that
+// claims them lies, and one image or noise row could exhaust memory on its own.
+const MAX_NZ = 2 ** 16;
+const MAX_IMAGE_SIDE = 4096;
+const CHANNELS = [1, 3]; // grey or RGB: what ImageData and the image writers take
+
+function checkSizes(spec) {
+  if (spec.nz > MAX_NZ) throw new ContractError(`spec nz ${spec.nz} is larger than the ${MAX_NZ} a generator may have`);
+  const [channels, height, width] = spec.image_shape;
+  if (!CHANNELS.includes(channels) || Math.max(height, width) > MAX_IMAGE_SIDE) {
+    throw new ContractError(
+      `spec image_shape ${pyList(spec.image_shape)} is not (C, H, W) with C in (${CHANNELS.join(", ")}) ` +
+        `and sides of at most ${MAX_IMAGE_SIDE}`,
+    );
+  }
+}
+
+function checkValues(kind, metadata, expected) {
+  const names = metadata.map((m) => m.name).sort();
+  const wanted = Object.keys(expected).sort();
+  if (names.join("\n") !== wanted.join("\n")) {
+    throw new ContractError(`expected ${kind}s ${pyList(wanted)}, got ${pyList(names)}`);
+  }
+  for (const value of metadata) {
+    const { type, rank, described } = expected[value.name];
+    if (!value.isTensor || value.type !== type || value.shape.length !== rank) {
+      const got = value.isTensor ? `${value.type} with shape ${pyList(value.shape)}` : "a non-tensor value";
+      throw new ContractError(`${kind} '${value.name}' must be ${described}, got ${got}`);
+    }
+  }
+}
+
+function checkStaticDims(what, dims, specDims) {
+  // Dimensions are checked only where the file fixes them; N always varies.
+  if (dims.some((d, i) => typeof d === "number" && d !== specDims[i])) {
+    throw new ContractError(`${what} has dims ${pyList(dims)} after N, but the metadata spec says ${pyList(specDims)}`);
+  }
+}
+
+/** A cgan-edge generator in one onnxruntime-web session, checked against the contract. */
+export class Generator {
+  /**
+   * Load from a URL (fetched) or from the file's bytes (a Uint8Array; `name` is what errors call
+   * it). Throws an Error saying what is wrong
+   * for a file that cannot be fetched or is not ONNX, and a ContractError for one that
+   * breaks the contract; nothing runs before the checks pass.
+   */
+  static async load(source, { name = source instanceof Uint8Array ? "the model" : String(source) } = {}) {
+    let bytes = source;
+    if (!(source instanceof Uint8Array)) {
+      let response;
+      try {
+        response = await fetch(source);
+      } catch (error) {
+        throw new Error(`cannot fetch ${name}: ${error.message}`);
+      }
+      if (!response.ok) throw new Error(`cannot fetch ${name}: HTTP ${response.status} ${response.statusText}`);
+      bytes = new Uint8Array(await response.arrayBuffer());
+      name = response.url || name;
+    }
+    let session;
+    try {
+      session = await ort.InferenceSession.create(bytes);
+    } catch (error) {
+      throw new Error(`${name} is not a loadable ONNX model: ${error.message ?? error}`);
+    }
+    try {
+      checkValues("input", session.inputMetadata, INPUTS);
+      checkValues("output", session.outputMetadata, OUTPUTS);
+      const spec = specFromMetadata(readMetadataProps(bytes));
+      checkSizes(spec);
+      const byName = (list, n) => list.find((m) => m.name === n).shape.slice(1);
+      checkStaticDims("input 'noise'", byName(session.inputMetadata, "noise"), [spec.nz]);
+      checkStaticDims("output 'image'", byName(session.outputMetadata, "image"), spec.image_shape);
+      const generator = new Generator(session, spec, name);
+      await generator.#trialRun();
+      return generator;
+    } catch (error) {
+      await session.release();
+      throw new ContractError(`${name} breaks the cgan-edge generator contract: ${error.message}`);
+    }
+  }
+
+  constructor(session, spec, name) {
+    this.session = session;
+    this.spec = Object.freeze(spec);
+    this.name = name;
+  }
+
+  get classNames() {
+    return this.spec.class_names;
+  }
+
+  get nz() {
+    return this.spec.nz;
+  }
+
+  /** [C, H, W] of one image. */
+  get imageShape() {
+    return this.spec.image_shape;
+  }
+
+  /** Label indices for labels given as indices (integers) or class names (strings). */
+  labelIndices(labels) {
+    if (!Array.isArray(labels) || labels.length === 0) throw new RangeError("expected a non-empty array of labels");
+    return labels.map((label) => {
+      if (typeof label === "string") {
+        const index = this.spec.class_names.indexOf(label);
+        if (index < 0) throw new RangeError(`no class named '${label}' (classes: ${this.spec.class_names.join(", ")})`);
+        return index;
+      }
+      if (!Number.isInteger(label) || label < 0 || label >= this.spec.num_classes) {
+        throw new RangeError(`label ${label} is out of range: expected an integer in [0, ${this.spec.num_classes})`);
+      }
+      return label;
+    });
+  }
+
+  /** The model's own output: { data: Float32Array, dims: [N, C, H, W] }, values in spec.output_range. */
+  async generateRaw(labels, seed) {
+    const indices = this.labelIndices(labels);
+    const { image } = await this.session.run(this.#feeds(indices, noiseForLabels(indices, this.nz, checkSeed(seed))));
+    return { data: image.data, dims: this.#checkedDims(image.dims, indices.length) };
+  }
+
+  // As cgan_runtime.validate's trial run: the first and last class once, so a graph made for
+  // fewer classes, or whose output differs from the spec, is refused at load, not mid-request.
+  async #trialRun() {
+    const labels = [...new Set([0, this.spec.num_classes - 1])];
+    let output;
+    try {
+      output = await this.session.run(this.#feeds(labels, new Float32Array(labels.length * this.nz)));
+    } catch (error) {
+      const firstLine = String(error.message ?? error).trim().split("\n")[0];
+      throw new ContractError(
+        `running it for labels ${pyList(labels)} (${this.spec.num_classes} classes per the spec) failed: ${firstLine}`,
+      );
+    }
+    this.#checkedDims(output.image.dims, labels.length);
+  }
+
+  #feeds(labels, noise) {
+    return {
+      noise: new ort.Tensor("float32", noise, [labels.length, this.nz]),
+      label: new ort.Tensor("int64", BigInt64Array.from(labels, BigInt), [labels.length]),
+    };
+  }
+
+  #checkedDims(dims, count) {
+    const expected = [count, ...this.imageShape];
+    if (dims.join() !== expected.join()) {
+      throw new ContractError(`output 'image' has shape ${pyList(dims)}, but the metadata spec says ${pyList(expected)}`);
+    }
+    return expected;
+  }
+
+  /** One ImageData per label (grey for C = 1, RGB for C = 3), as cgan-gen's uint8 pixels. */
+  async generate(labels, seed) {
+    return toImageData(await this.generateRaw(labels, seed), this.spec.output_range);
+  }
+}
+
+/** Model output { data, dims: [N, C, H, W] } in `outputRange` -> ImageData[], linear onto 0..255, clipped. */
+export function toImageData({ data, dims }, outputRange) {
+  const [count, channels, height, width] = dims;
+  if (channels !== 1 && channels !== 3) throw new RangeError(`images with ${channels} channels have no ImageData form`);
+  const [low, high] = outputRange;
+  const plane = height * width;
+  const images = [];
+  for (let n = 0; n < count; n++) {
+    const pixels = new Uint8ClampedArray(plane * 4);
+    for (let p = 0; p < plane; p++) {
+      for (let c = 0; c < 3; c++) {
+        const v = data[(n * channels + (channels === 1 ? 0 : c)) * plane + p];
+        pixels[4 * p + c] = Math.round((v - low) * (255 / (high - low))); // Uint8ClampedArray clips
+      }
+      pixels[4 * p + 3] = 255;
+    }
+    images.push(new ImageData(pixels, width, height));
+  }
+  return images;
+}

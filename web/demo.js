@@ -1,0 +1,101 @@
+// The demo page: pick a label, a count and a seed; the grid follows every change.
+// ?model=URL loads another file (index.html reads it). window.cganDemo exposes the state for tests and benchmarks.
+
+import { Generator, SEED_LIMIT, toImageData } from "./cgan-edge.js";
+
+const ALL = "__all__"; // the label choice "every label, one row each"
+const PADDING = 2;
+const $ = (id) => document.getElementById(id);
+// Times are performance.now() values: ms since navigation started.
+const demo = { generator: null, loadedMs: null, firstGridMs: null, lastGenerateMs: null };
+window.cganDemo = demo;
+
+// body[data-state] is "loading", "ready" (a grid is shown) or "error" (the status says why).
+function setStatus(text, state) {
+  $("status").textContent = text;
+  $("status").className = state === "error" ? "error" : "";
+  document.body.dataset.state = state;
+}
+
+async function load(url) {
+  demo.generator = null;
+  $("grid").width = $("grid").height = 0; // never leave an old model's digits under a new error
+  setStatus(`loading ${url}…`, "loading");
+  try {
+    demo.generator = await Generator.load(url);
+    demo.loadedMs ??= performance.now();
+  } catch (error) {
+    setStatus(`Cannot use this model: ${error.message}`, "error");
+    return;
+  }
+  const select = $("label");
+  select.replaceChildren(new Option("all labels", ALL));
+  for (const name of demo.generator.classNames) select.add(new Option(name, name));
+  await draw();
+}
+
+// The labels asked for: `count` of one class, or `count` of each class, one row per class.
+function request() {
+  const count = Number($("count").value);
+  if (!Number.isInteger(count) || count < 1) throw new RangeError(`count must be a whole number >= 1, got '${$("count").value}'`);
+  const names = $("label").value === ALL ? demo.generator.classNames : [$("label").value];
+  return { labels: names.flatMap((name) => Array(count).fill(name)), cols: count };
+}
+
+// One run at a time: a change made while a grid is being drawn is drawn right after it.
+let drawing = null;
+let pending = false;
+function draw() {
+  pending = true;
+  drawing ??= (async () => {
+    while (pending) {
+      pending = false;
+      await drawOnce();
+    }
+    drawing = null;
+  })();
+  return drawing;
+}
+
+async function drawOnce() {
+  const generator = demo.generator;
+  if (!generator) return;
+  try {
+    const seed = Number($("seed").value);
+    const { labels, cols } = request();
+    const started = performance.now();
+    const raw = await generator.generateRaw(labels, seed);
+    demo.lastGenerateMs = performance.now() - started;
+    paint(toImageData(raw, generator.spec.output_range), cols);
+    demo.firstGridMs ??= performance.now();
+    setStatus(`${generator.spec.arch} · ${labels.length} images · seed ${seed} · ${demo.lastGenerateMs.toFixed(1)} ms`, "ready");
+  } catch (error) {
+    $("grid").width = $("grid").height = 0; // the digits shown must be the ones the controls ask for
+    setStatus(error.message, "error");
+  }
+}
+
+function paint(images, cols) {
+  const { width, height } = images[0];
+  const rows = Math.ceil(images.length / cols);
+  const canvas = $("grid");
+  canvas.width = cols * (width + PADDING) + PADDING;
+  canvas.height = rows * (height + PADDING) + PADDING;
+  const scale = Math.max(1, Math.min(4, Math.floor(720 / canvas.width)));
+  canvas.style.width = `${canvas.width * scale}px`;
+  const context = canvas.getContext("2d");
+  context.fillRect(0, 0, canvas.width, canvas.height);
+  images.forEach((image, i) => {
+    context.putImageData(image, PADDING + (i % cols) * (width + PADDING), PADDING + Math.floor(i / cols) * (height + PADDING));
+  });
+}
+
+$("model").value = document.documentElement.dataset.model; // index.html chose it and started fetching it
+for (const id of ["label", "count", "seed"]) $(id).addEventListener("input", draw);
+$("reseed").addEventListener("click", () => {
+  $("seed").value = Math.floor(Math.random() * 2 ** 32);
+  draw();
+});
+$("seed").max = SEED_LIMIT - 1;
+$("load").addEventListener("click", () => load($("model").value));
+load($("model").value);
