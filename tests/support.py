@@ -14,7 +14,8 @@ from pathlib import Path
 from cgan_runtime.default_model import MANIFEST
 
 FIXTURES = Path(__file__).parent / "fixtures"
-TINY_MODEL = FIXTURES / "tiny_generator.onnx"
+TINY_MODEL = FIXTURES / "tiny_generator.onnx"  # format version 1: integer labels only
+TINY_MIXING_MODEL = FIXTURES / "tiny_generator_v2.onnx"  # the same network, taking class weights
 BAD_MODELS = FIXTURES / "bad"
 # Real MNIST in torchvision's layout: CI lays shared/ beside the clone.
 MNIST_DIR = Path(os.environ.get("CGAN_EDGE_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")

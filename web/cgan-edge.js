@@ -11,7 +11,8 @@ import { checkSeed, noiseForLabels } from "./noise.js";
 export { SEED_LIMIT } from "./noise.js";
 
 // The contract, in the names runtime/cgan_runtime/contract.py defines.
-export const FORMAT_VERSION = "1";
+// Version 2 adds an optional class-weights input (contract.py); integer labels run either alike.
+export const FORMAT_VERSIONS = ["1", "2"];
 const KEY_FORMAT_VERSION = "cgan.format_version";
 const KEY_SPEC = "cgan.spec";
 const INPUTS = {
@@ -89,9 +90,9 @@ export function specFromMetadata(metadata) {
   if (version === undefined) {
     throw new ContractError(`metadata has no '${KEY_FORMAT_VERSION}': not a cgan-edge generator`);
   }
-  if (version !== FORMAT_VERSION) {
+  if (!FORMAT_VERSIONS.includes(version)) {
     throw new ContractError(
-      `format version ${version} is not supported (this runtime reads version ${FORMAT_VERSION})`,
+      `format version ${version} is not supported (this runtime reads versions ${FORMAT_VERSIONS.join(", ")})`,
     );
   }
   if (metadata[KEY_SPEC] === undefined) throw new ContractError(`metadata has no '${KEY_SPEC}'`);

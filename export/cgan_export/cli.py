@@ -20,7 +20,11 @@ app = typer.Typer(add_completion=False, help="Export a training checkpoint to a 
 
 @app.command()
 def export(
-    ckpt: Path = typer.Option(..., "--ckpt", help="Training checkpoint (last.pt or best.pt)."),
+    ckpt: Optional[Path] = typer.Option(None, "--ckpt", help="Training checkpoint (last.pt or best.pt)."),
+    upgrade: Optional[Path] = typer.Option(
+        None, "--upgrade", metavar="FILE.onnx",
+        help="Instead of --ckpt: give an exported format-version-1 file class weights (in place unless -o).",
+    ),
     output: Optional[Path] = typer.Option(
         None, "--output", "-o", help="Where to write the .onnx file (default: next to the checkpoint)."
     ),
@@ -41,6 +45,13 @@ def export(
         import torch  # noqa: F401
     except ImportError as exc:
         raise UserError(f"cgan-export needs {exc.name}: pip install 'cgan-edge[train,cpu]'") from None
+    if (ckpt is None) == (upgrade is None):
+        raise UserError("pass one of --ckpt CHECKPOINT (export) or --upgrade FILE.onnx (add class weights)", EXIT_USAGE)
+    if upgrade is not None:
+        if (opset, precision, data_dir) != (DEFAULT_OPSET, "fp32", None):
+            raise UserError("--upgrade keeps the file's graph and precision: it takes only -o", EXIT_USAGE)
+        _upgrade(upgrade, output)
+        return
     from .exporter import check_options, default_output, export_checkpoint
 
     try:
@@ -55,6 +66,21 @@ def export(
         where = f"{exc.filename}: " if exc.filename else ""
         raise UserError(f"{where}{exc.strerror or exc}", EXIT_RUNTIME) from None
     except (ValueError, RuntimeError) as exc:
+        raise UserError(str(exc), EXIT_RUNTIME) from None
+    print(report.summary())
+
+
+def _upgrade(source: Path, output: Optional[Path]) -> None:
+    from .mixing import upgrade_onnx
+
+    out = output or source
+    check_writable(out)
+    try:
+        report = upgrade_onnx(source, out)
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise UserError(f"{where}{exc.strerror or exc}", EXIT_RUNTIME) from None
+    except ValueError as exc:
         raise UserError(str(exc), EXIT_RUNTIME) from None
     print(report.summary())
 

@@ -24,10 +24,10 @@ import cgan_runtime
 from cgan_runtime.contract import DEFAULT_OPSET, MIN_OPSET, ModelSpec, Provenance, to_metadata
 from cgan_runtime.files import atomic_write_bytes
 from cgan_train.checkpoint import file_sha256, inference_generator, load_checkpoint, recipe_of
-
 from cgan_train.data import DataSource
 
 from .graph import MAX_OPSET, export_onnx, fp16_weights, int8_weights, opset_of, set_metadata
+from .mixing import ONE_HOT_TOLERANCE, add_class_weights, one_hot_difference
 
 PRECISIONS = ("fp32", "fp16", "int8")
 PARITY_BATCHES = (1, 7, 256)
@@ -46,6 +46,7 @@ class ExportReport:
     nodes_after: int
     max_abs_diff: dict[int, float] = field(default_factory=dict)  # batch size -> vs torch
     label_accuracy: dict[str, float] = field(default_factory=dict)  # precision -> percent
+    one_hot_max_abs_diff: float = 0.0  # one-hot class weights vs integer labels
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -56,6 +57,7 @@ class ExportReport:
             f"wrote {self.path} ({self.precision}, opset {self.opset}, {self.size_bytes / 1e6:.2f} MB)",
             f"  graph: {self.nodes_before} nodes -> {self.nodes_after} after folding",
             f"  max |onnxruntime - torch|: {diffs}",
+            f"  max |one-hot class weights - integer labels|: {self.one_hot_max_abs_diff:.2e}",
         ]
         if self.label_accuracy:
             accs = ", ".join(f"{k} {v:.2f}%" for k, v in self.label_accuracy.items())
@@ -109,6 +111,8 @@ def export_checkpoint(
         model = fp16_weights(fp32)
     else:
         model = int8_weights(fp32, spec)
+    # Last, so the quantizer never sees the weights' MatMuls and the class tables stay exact.
+    model = add_class_weights(model)
     try:
         onnx.checker.check_model(model, full_check=True)
     except onnx.checker.ValidationError as exc:
@@ -123,13 +127,19 @@ def export_checkpoint(
         candidate = Path(tmp) / "candidate.onnx"
         candidate.write_bytes(data)
         report.max_abs_diff = _parity(generator, candidate, spec.nz, spec.num_classes)
+        report.one_hot_max_abs_diff = one_hot_difference(candidate)
+        if report.one_hot_max_abs_diff > ONE_HOT_TOLERANCE:
+            raise RuntimeError(
+                f"one-hot class weights differ from integer labels by {report.one_hot_max_abs_diff:.2e} "
+                f"(> {ONE_HOT_TOLERANCE:g}); not written"
+            )
         if precision == "fp32":
             worst = max(report.max_abs_diff.values())
             if worst > FP32_TOLERANCE:
                 raise RuntimeError(f"onnxruntime differs from torch by {worst:.2e} (> {FP32_TOLERANCE:g}); not written")
         else:
             reference = Path(tmp) / "fp32.onnx"
-            reference.write_bytes(fp32.SerializeToString())
+            reference.write_bytes(add_class_weights(fp32).SerializeToString())  # the contract its metadata claims
             report.label_accuracy = _label_accuracies(
                 {"fp32": reference, precision: candidate}, training_data(ckpt, spec, data_dir))
             loss = report.label_accuracy["fp32"] - report.label_accuracy[precision]

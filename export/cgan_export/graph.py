@@ -14,7 +14,7 @@ import onnx
 import torch
 from onnx import helper, numpy_helper
 
-from cgan_runtime.contract import INPUT_LABEL, INPUT_NOISE, OUTPUT_IMAGE, ModelSpec
+from cgan_runtime.contract import INPUT_LABEL, INPUT_LABEL_WEIGHTS, INPUT_NOISE, OUTPUT_IMAGE, ModelSpec
 
 # The newest opset the installed onnx defines; torch's exporter converts its
 # native opset (18) to any opset from contract.MIN_OPSET up to this.
@@ -91,9 +91,10 @@ def fp16_weights(model: onnx.ModelProto) -> onnx.ModelProto:
     """
     model = _copy(model)
     graph = model.graph
+    inputs = {value.name for value in graph.input}  # overridable initializers (label_weights) keep their type
     casts = []
     for init in list(graph.initializer):
-        if init.data_type != onnx.TensorProto.FLOAT or np.prod(init.dims) < 16:
+        if init.data_type != onnx.TensorProto.FLOAT or np.prod(init.dims) < 16 or init.name in inputs:
             continue  # scalars and shape constants stay as they are
         array = numpy_helper.to_array(init)
         half_name = f"{init.name}__fp16"
@@ -250,6 +251,7 @@ def int8_static(model: onnx.ModelProto, spec: ModelSpec) -> onnx.ModelProto:
                 src, dst, Inputs(), quant_format=QuantFormat.QDQ, per_channel=True,
                 activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                 op_types_to_quantize=["Conv", "Gemm", "MatMul"],
+                nodes_to_exclude=_class_weight_nodes(model),
             )
         quantized = onnx.load(dst)
     set_metadata(quantized, {p.key: p.value for p in model.metadata_props})
@@ -262,15 +264,26 @@ def int8_dynamic(model: onnx.ModelProto) -> onnx.ModelProto:
 
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
-        onnx.save(gemm_to_matmul(model), src)
+        matmuls = gemm_to_matmul(model)
+        onnx.save(matmuls, src)
+        # Class weights' products with the class tables stay float, so one-hot weights stay exact.
         # The quantizer logs (on the root logger) advice about static pre-processing,
         # which a dynamic quantization does not need.
         with _quiet(""):
-            quantize_dynamic(src, dst, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
+            quantize_dynamic(
+                src, dst, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
+                nodes_to_exclude=_class_weight_nodes(matmuls),
+            )
         quantized = onnx.load(dst)
     # The quantizer rebuilds the model; carry the contract's metadata across.
     set_metadata(quantized, {p.key: p.value for p in model.metadata_props})
     return quantized
+
+
+def _class_weight_nodes(model: onnx.ModelProto) -> list[str]:
+    """Nodes reading class weights: left in float, so one-hot weights stay exact in a file
+    that already takes them (bench/ derives fp16 and int8 from the exported fp32 file)."""
+    return [node.name for node in model.graph.node if INPUT_LABEL_WEIGHTS in node.input]
 
 
 def _copy(model: onnx.ModelProto) -> onnx.ModelProto:

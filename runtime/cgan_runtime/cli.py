@@ -20,6 +20,7 @@ from typing import Annotated, Any, TypeVar
 import numpy as np
 import typer
 
+from .animation import DEFAULT_FPS, DEFAULT_FRAMES, MAX_FPS
 from .budget import check_disk, check_memory, check_picture, request_bytes
 from .contract import KEY_RECIPE
 from .errors import EXIT_USAGE, UserError, run_app
@@ -88,6 +89,18 @@ def cgan_gen(
     info: Annotated[
         bool, typer.Option("--info", help="Print the model's spec, classes, recipe, metadata and providers.")
     ] = False,
+    mix: Annotated[
+        str | None, typer.Option(metavar="C=W[,C=W...]", help="Draw a mix of classes: 3=0.7,8=0.3 (weights sum to 1).")
+    ] = None,
+    morph: Annotated[
+        str | None, typer.Option(metavar="FROM:TO", help="Animate one digit changing class: 3:8 (.gif/.webp, or --grid).")
+    ] = None,
+    walk: Annotated[
+        str | None, typer.Option(metavar="LABEL", help="Animate one label's handwriting changing (.gif/.webp, or --grid).")
+    ] = None,
+    frames: Annotated[int | None, typer.Option(metavar="N", help=f"Frames of --morph / --walk (default {DEFAULT_FRAMES}).")] = None,
+    fps: Annotated[int | None, typer.Option(metavar="N", help=f"Frames per second of the animation, 1 to {MAX_FPS} (default {DEFAULT_FPS}).")] = None,
+    loop: Annotated[bool, typer.Option("--loop/--no-loop", help="Play the animation forever, or once.")] = True,
     version: Annotated[
         bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
     ] = False,
@@ -95,6 +108,19 @@ def cgan_gen(
     """Draw images of the given labels and write them as PNG, JPEG or WebP."""
     if provider not in PROVIDERS:
         raise UserError(f"--provider must be one of {', '.join(PROVIDERS)}, got {provider!r}", EXIT_USAGE)
+    if mix is not None or morph is not None or walk is not None:
+        from .cli_mixing import Frames, parse_condition, run_condition  # here: it imports this module's helpers
+
+        condition = parse_condition(mix, morph, walk)
+        if label or all_labels or info:
+            raise UserError(f"--{condition.kind} replaces --label, --all-labels and --info", EXIT_USAGE)
+        run_condition(
+            condition, Frames(frames, fps, loop), count=count, seed=seed, grid=grid, scale_factor=scale_factor,
+            output=output, model=model, provider=provider, threads=threads,
+        )
+        return
+    if frames is not None or fps is not None:
+        raise UserError("--frames and --fps are for --morph and --walk", EXIT_USAGE)
     tokens = _parse_labels(label or [])
     if threads is not None:
         _usage(check_threads, threads, prefix="--")

@@ -4,13 +4,28 @@ This module is torch-free on purpose: the exporter imports it to write the
 contract, the runtime imports it to check it, and an app in another language
 can read the same names from the README.
 
-A generator file has two inputs and one output:
+A generator file has two inputs, one optional input and one output:
 
-    noise  float32 [N, nz]
-    label  int64   [N]
-    image  float32 [N, C, H, W], values in `output_range`
+    noise          float32 [N, nz]
+    label          int64   [N]
+    label_weights  float32 [N, num_classes]   optional; format version 2 and later
+    image          float32 [N, C, H, W], values in `output_range`
 
 and carries a `ModelSpec` plus provenance in the model's `metadata_props`.
+
+`label_weights` lets a caller condition on a mix of classes. It is an
+"overridable initializer": a graph input that is also an initializer of
+zeros, shape [1, num_classes], so a caller that feeds only noise and label
+gets exactly the version-1 output. Inside the graph every class lookup
+`table[label]` becomes
+
+    (1 - sum(w, axis=1)) * table[label] + w @ table
+
+so weights summing to 1 give the weighted mean of the class embeddings
+whatever the label, and one-hot weights give exactly the label's own row.
+The input's batch dim is unnamed (omitted, it has 1 row, not N), and
+onnxruntime logs one warning when it loads such a file ("Initializer
+label_weights appears in graph inputs"): that is the default at work.
 
 Portable noise (`noise.py` in Python, web/noise.js in JavaScript): a seed is an
 integer 0 <= seed < 2^53, split into seed_lo = seed mod 2^32 and
@@ -35,10 +50,15 @@ from typing import Any, Mapping
 
 INPUT_NOISE = "noise"
 INPUT_LABEL = "label"
+INPUT_LABEL_WEIGHTS = "label_weights"  # optional, from MIXING_FORMAT_VERSION on
 OUTPUT_IMAGE = "image"
 
 # Bumped whenever a runtime built for the old layout could misread a new file.
-FORMAT_VERSION = 1
+# Version 2 added the optional `label_weights` input; version-1 files still load
+# and generate from integer labels, they just cannot mix classes.
+FORMAT_VERSION = 2
+MIXING_FORMAT_VERSION = 2
+SUPPORTED_FORMAT_VERSIONS = (1, 2)
 DEFAULT_OPSET = 18  # the torch.export-based exporter's native opset: no version conversion
 MIN_OPSET = 17
 
@@ -121,13 +141,20 @@ def to_metadata(spec: ModelSpec, provenance: Provenance) -> dict[str, str]:
     } | ({KEY_RECIPE: provenance.recipe} if provenance.recipe else {})
 
 
-def spec_from_metadata(metadata: Mapping[str, str]) -> ModelSpec:
-    """Read the ModelSpec back; ValueError says what is missing or wrong."""
+def format_version(metadata: Mapping[str, str]) -> int:
+    """The file's contract version, one this runtime reads; ValueError otherwise."""
     version = metadata.get(KEY_FORMAT_VERSION)
     if version is None:
         raise ValueError(f"metadata has no '{KEY_FORMAT_VERSION}': not a cgan-edge generator")
-    if version != str(FORMAT_VERSION):
-        raise ValueError(f"format version {version} is not supported (this runtime reads version {FORMAT_VERSION})")
+    if version not in [str(v) for v in SUPPORTED_FORMAT_VERSIONS]:
+        readable = ", ".join(str(v) for v in SUPPORTED_FORMAT_VERSIONS)
+        raise ValueError(f"format version {version} is not supported (this runtime reads versions {readable})")
+    return int(version)
+
+
+def spec_from_metadata(metadata: Mapping[str, str]) -> ModelSpec:
+    """Read the ModelSpec back; ValueError says what is missing or wrong."""
+    format_version(metadata)
     raw = metadata.get(KEY_SPEC)
     if raw is None:
         raise ValueError(f"metadata has no '{KEY_SPEC}'")

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .contract import INPUT_LABEL, INPUT_NOISE, OUTPUT_IMAGE, ModelSpec
+from .contract import INPUT_LABEL, INPUT_LABEL_WEIGHTS, INPUT_NOISE, OUTPUT_IMAGE, ModelSpec
 from .default_model import default_model_path
 from .images import to_uint8
 from .inputs import as_labels, as_noise, check_int, check_seed, check_threads, new_seed
+from .mixing import Weights, as_weights, cannot_mix, dominant_labels
 from .noise import noise_for_labels
 from .providers import check_cuda_in_use, import_onnxruntime, prepare_cuda, session_providers, wants_cuda
-from .validate import spec_from_session
+from .validate import mixing_input, spec_from_session
 
 Labels = int | str | Sequence[int | str] | np.ndarray
 
@@ -68,6 +69,7 @@ class Generator:
             raise ValueError(f"{path} is not a loadable ONNX model: {exc}") from None
         try:
             self._spec = spec_from_session(session)
+            self._can_mix = mixing_input(session, self._spec)
         except ValueError as exc:
             raise ValueError(f"{path} breaks the cgan-edge generator contract: {exc}") from None
         if cuda:
@@ -130,7 +132,13 @@ class Generator:
         self, labels: Labels, seed: int | None = None, *, noise: np.ndarray | None = None, batch_size: int = 256
     ) -> np.ndarray:
         """The model's own output, float32 [N, C, H, W] in `spec.output_range`; arguments as `generate`."""
-        labels = as_labels(labels, self.num_classes, self.class_names)
+        return self._run(as_labels(labels, self.num_classes, self.class_names), seed, noise, batch_size)
+
+    def _run(
+        self, labels: np.ndarray, seed: int | None, noise: np.ndarray | None, batch_size: int,
+        weights: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Run checked int64 labels, and class weights [N, num_classes] if given, on the rule's noise or the caller's."""
         if noise is None:
             noise = noise_for_labels(labels, self.nz, new_seed() if seed is None else check_seed(seed))
         elif seed is not None:
@@ -138,12 +146,12 @@ class Generator:
         else:
             noise = as_noise(noise, len(labels), self.nz)
         batch_size = check_int("batch_size", batch_size, minimum=1)
-        chunks = [
-            self._session.run(
-                [OUTPUT_IMAGE], {INPUT_NOISE: noise[i : i + batch_size], INPUT_LABEL: labels[i : i + batch_size]}
-            )[0]
-            for i in range(0, len(labels), batch_size)
-        ]
+        chunks = []
+        for i in range(0, len(labels), batch_size):
+            feeds = {INPUT_NOISE: noise[i : i + batch_size], INPUT_LABEL: labels[i : i + batch_size]}
+            if weights is not None:
+                feeds[INPUT_LABEL_WEIGHTS] = weights[i : i + batch_size]
+            chunks.append(self._session.run([OUTPUT_IMAGE], feeds)[0])
         images = np.concatenate(chunks)
         # Files may leave C, H, W dynamic, so this is the first place the output's shape is known.
         if images.shape != (len(labels), *self.image_shape):
@@ -151,3 +159,32 @@ class Generator:
                 f"model output has shape {images.shape}, expected {(len(labels), *self.image_shape)} from its spec"
             )
         return images
+
+    @property
+    def can_mix(self) -> bool:
+        """Whether the file takes class weights (`label_weights`, contract version 2 on)."""
+        return self._can_mix
+
+    def generate_mixed(
+        self, weights: Weights, seed: int | None = None, *, noise: np.ndarray | None = None, batch_size: int = 256
+    ) -> np.ndarray:
+        """uint8 images, one per row of class weights; see `generate_mixed_raw`."""
+        raw = self.generate_mixed_raw(weights, seed=seed, noise=noise, batch_size=batch_size)
+        return to_uint8(raw, self._spec.output_range)
+
+    def generate_mixed_raw(
+        self, weights: Weights, seed: int | None = None, *, noise: np.ndarray | None = None, batch_size: int = 256
+    ) -> np.ndarray:
+        """float32 [N, C, H, W] conditioned on a mix of classes per image.
+
+        `weights` is {class: weight} for one image (a class by index or, as
+        str, by name), a list of those, or a float array [N, num_classes];
+        each image's weights are >= 0 and sum to 1 (`mixing.as_weights`).
+        Noise follows the determinism rule for each image's heaviest class, so
+        one-hot weights give exactly the integer label's image. ValueError for
+        a file that cannot mix.
+        """
+        if not self._can_mix:
+            raise ValueError(cannot_mix(self))
+        weights = as_weights(weights, self.num_classes, self.class_names)
+        return self._run(dominant_labels(weights), seed, noise, batch_size, weights)

@@ -64,7 +64,7 @@ def to_pil(images: np.ndarray) -> list[Image.Image]:
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 _SAVE_OPTIONS = {"PNG": {}, "JPEG": {"quality": 95}, "WEBP": {"lossless": True}}
 # The largest side each format can store.
-MAX_SIDE = {"PNG": 2**31 - 1, "JPEG": 65_500, "WEBP": 16_383}
+MAX_SIDE = {"PNG": 2**31 - 1, "JPEG": 65_500, "WEBP": 16_383, "GIF": 65_535}  # GIF: animations (cgan_runtime.animation)
 
 
 def format_for(path: str | os.PathLike[str]) -> str:

@@ -6,7 +6,16 @@ from typing import Any
 
 import numpy as np
 
-from .contract import INPUT_LABEL, INPUT_NOISE, OUTPUT_IMAGE, ModelSpec, spec_from_metadata
+from .contract import (
+    INPUT_LABEL,
+    INPUT_LABEL_WEIGHTS,
+    INPUT_NOISE,
+    MIXING_FORMAT_VERSION,
+    OUTPUT_IMAGE,
+    ModelSpec,
+    format_version,
+    spec_from_metadata,
+)
 from .inputs import is_int
 
 # Far beyond any generator this package trains, small enough that one row of
@@ -89,3 +98,18 @@ def _check_static_dims(what: str, dims: list[Any], spec_dims: tuple[int, ...]) -
     fixed = [(d, s) for d, s in zip(dims, spec_dims, strict=True) if isinstance(d, int)]
     if any(d != s for d, s in fixed):
         raise ValueError(f"{what} has dims {list(dims)} after N, but the metadata spec says {list(spec_dims)}")
+
+
+def mixing_input(session: Any, spec: ModelSpec) -> bool:
+    """Whether the session takes class weights: True for format version 2 on, whose files
+    must carry `label_weights` float32 [N, num_classes] as an overridable initializer."""
+    if format_version(session.get_modelmeta().custom_metadata_map) < MIXING_FORMAT_VERSION:
+        return False
+    weights = {arg.name: arg for arg in session.get_overridable_initializers()}.get(INPUT_LABEL_WEIGHTS)
+    described = f"float32 [N, {spec.num_classes}] with default zeros"
+    if weights is None:
+        raise ValueError(f"format version {MIXING_FORMAT_VERSION} needs an optional input '{INPUT_LABEL_WEIGHTS}' ({described})")
+    if weights.type != "tensor(float)" or len(weights.shape) != 2:
+        raise ValueError(f"input '{INPUT_LABEL_WEIGHTS}' must be {described}, got {weights.type} with shape {weights.shape}")
+    _check_static_dims(f"input '{INPUT_LABEL_WEIGHTS}'", weights.shape[1:], (spec.num_classes,))
+    return True

@@ -1,0 +1,197 @@
+"""`cgan-gen --mix / --morph / --walk`: conditions beyond one label, as pictures and animations.
+
+As for plain labels: everything that can be checked before the model loads
+(classes' syntax, seed, frames, the output's format and folder) is checked
+first, then what the request will cost, and each file is written atomically.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .animation import ANIMATION_FORMATS, DEFAULT_FPS, DEFAULT_FRAMES, MAX_FPS, encode_animation, morph, walk
+from .budget import check_memory, check_picture, request_bytes
+from .cli import (
+    PADDING,
+    STDOUT,
+    _check_budget,
+    _check_destination,
+    _load,
+    _note,
+    _numbered_paths,
+    _output_format,
+    _usage,
+    _write_file,
+    _write_one,
+)
+from .errors import EXIT_USAGE, UserError
+from .generator import Generator
+from .images import encode, make_grid, scale
+from .inputs import check_seed, check_threads, new_seed
+from .mixing import as_weights, cannot_mix, dominant_labels
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One of --mix, --morph or --walk, parsed."""
+
+    kind: str  # "mix", "morph" or "walk"
+    weights: dict[int | str, float] | None = None  # --mix: class index or name -> weight
+    classes: tuple[int | str, int | str] | None = None  # --morph: from, to (index or name)
+    label: int | str | None = None  # --walk (index or name)
+
+
+@dataclass(frozen=True)
+class Frames:
+    """--frames, --fps and --loop as given; None where the user left them out."""
+
+    count: int | None
+    fps: int | None
+    loop: bool
+
+
+def parse_condition(mix: str | None, morph_spec: str | None, walk_label: str | None) -> Condition:
+    """The one condition asked for (at least one flag is given); usage errors for anything malformed."""
+    given = [flag for flag, value in (("--mix", mix), ("--morph", morph_spec), ("--walk", walk_label)) if value is not None]
+    if len(given) > 1:
+        raise UserError(f"pass one of --mix, --morph and --walk, not {' and '.join(given)}", EXIT_USAGE)
+    if mix is not None:
+        return Condition("mix", weights=_parse_mix(mix))
+    if morph_spec is not None:
+        ends = [_class(token) for token in morph_spec.split(":")]
+        if len(ends) != 2 or "" in ends:
+            raise UserError(f"--morph takes FROM:TO classes like 3:8, got {morph_spec!r}", EXIT_USAGE)
+        return Condition("morph", classes=(ends[0], ends[1]))
+    if not walk_label.strip():
+        raise UserError("--walk takes a class, like 5", EXIT_USAGE)
+    return Condition("walk", label=_class(walk_label))
+
+
+def _parse_mix(text: str) -> dict[int | str, float]:
+    """'3=0.7,8=0.3' -> {3: 0.7, 8: 0.3}; a class that is no integer stays a name, checked by the model."""
+    usage = "--mix takes CLASS=WEIGHT pairs like 3=0.7,8=0.3"
+    weights: dict[int | str, float] = {}
+    for pair in text.split(","):
+        cls, sep, weight = pair.partition("=")
+        if not sep or not cls.strip():
+            raise UserError(f"{usage}, got {pair.strip()!r}", EXIT_USAGE)
+        key = _class(cls)
+        if key in weights:
+            raise UserError(f"--mix names class {key} twice", EXIT_USAGE)
+        try:
+            weights[key] = float(weight)
+        except ValueError:
+            raise UserError(f"{usage}, got weight {weight.strip()!r}", EXIT_USAGE) from None
+    return weights
+
+
+def _class(token: str) -> int | str:
+    """A class as given on the command line: an integer is an index, anything else a name (the model checks both)."""
+    token = token.strip()
+    try:
+        return int(token)
+    except ValueError:
+        return token
+
+
+def run_condition(
+    condition: Condition,
+    frames: Frames,
+    *,
+    count: int,
+    seed: int | None,
+    grid: bool,
+    scale_factor: int,
+    output: str,
+    model: Path | None,
+    provider: str,
+    threads: int | None,
+) -> None:
+    """Generate what `condition` asks for and write it; the tail of `cgan-gen` for these flags."""
+    if threads is not None:
+        _usage(check_threads, threads, prefix="--")
+    if seed is not None:
+        _usage(check_seed, seed, prefix="--")
+    image_format = _check_request(condition, frames, count, grid, output)
+    animated = condition.kind != "mix"
+    images_wanted = count if not animated else frames.count or DEFAULT_FRAMES
+    _check_destination(output)
+    generator = _load(model, provider, threads)
+    if condition.kind != "walk" and not generator.can_mix:  # walks need no class weights
+        raise UserError(cannot_mix(generator))
+    if animated and not grid:
+        _check_animation_budget(generator, images_wanted, scale_factor, image_format)
+    else:
+        _check_budget(generator, 1, images_wanted, grid, scale_factor, image_format, output)
+    seed = new_seed() if seed is None else seed
+    images, request = _usage(_images, generator, condition, images_wanted, count, seed)
+    if animated and not grid:
+        frames_scaled = np.stack([scale(frame, scale_factor) for frame in images])
+        _write_one(output, encode_animation(frames_scaled, image_format, frames.fps or DEFAULT_FPS, frames.loop))
+        _note(f"wrote {output} ({len(images)} frames, seed {seed}, {generator.providers[0]})")
+        return
+    if grid or len(images) == 1:
+        picture = make_grid(images, cols=len(images), padding=PADDING) if grid else images[0]
+        written = _write_one(output, encode(scale(picture, scale_factor), image_format))
+    else:  # --mix -n K: one file per image, named for its heaviest class
+        paths = list(_numbered_paths(Path(output), request))
+        for image, path in zip(images, paths, strict=True):
+            _write_file(path, encode(scale(image, scale_factor), image_format))
+        pattern = Path(output).with_name(f"{Path(output).stem}_LABEL_INDEX{Path(output).suffix}")
+        written = f"{len(paths)} images as {pattern}, {paths[0].name} to {paths[-1].name}"
+    _note(f"wrote {written} (seed {seed}, {generator.providers[0]})")
+
+
+def _check_request(condition: Condition, frames: Frames, count: int, grid: bool, output: str) -> str:
+    """Usage errors that need no model; returns the output's format (GIF or WEBP for an animation)."""
+    if condition.kind == "mix":
+        if frames.count is not None or frames.fps is not None:
+            raise UserError("--frames and --fps are for --morph and --walk", EXIT_USAGE)
+        if output == STDOUT and not grid and count > 1:
+            raise UserError("-o - writes a single PNG: ask for one image or add --grid", EXIT_USAGE)
+        return _output_format(output)
+    if count != 1:
+        raise UserError(f"--count is for labels and --mix; --{condition.kind} draws --frames images", EXIT_USAGE)
+    if frames.count is not None and frames.count < 2:
+        raise UserError(f"--frames must be at least 2, got {frames.count}", EXIT_USAGE)
+    if frames.fps is not None and not 1 <= frames.fps <= MAX_FPS:
+        raise UserError(f"--fps must be between 1 and {MAX_FPS}, got {frames.fps}", EXIT_USAGE)
+    if grid:
+        return _output_format(output)  # one still strip, in any format a still may take
+    fmt = Path(output).suffix.lower().lstrip(".")
+    if output == STDOUT or fmt not in ANIMATION_FORMATS:
+        raise UserError(
+            f"--{condition.kind} writes an animation: name a .gif or .webp file "
+            f"(got {output!r}), or add --grid for a still strip",
+            EXIT_USAGE,
+        )
+    return fmt
+
+
+def _check_animation_budget(generator: Generator, frames: int, factor: int, fmt: str) -> None:
+    """Refuse (exit 2) frames too large for the format, or an animation too large for memory: every
+    frame is held, enlarged, until the file is encoded."""
+    channels, height, width = generator.image_shape
+    height, width = height * factor, width * factor
+    _usage(check_picture, height, width, fmt.upper())
+    frame_bytes = height * width * channels
+    _usage(check_memory, request_bytes(frames, frames, generator.nz, generator.image_shape, frames * frame_bytes))
+
+
+def _images(
+    generator: Generator, condition: Condition, frames: int, count: int, seed: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """uint8 images and, for a mix, the label each one's file name carries (its heaviest class).
+
+    ValueError for an unknown class, or weights that are negative, NaN or off 1.
+    """
+    if condition.kind == "mix":
+        weights = np.repeat(as_weights(condition.weights, generator.num_classes, generator.class_names), count, axis=0)
+        return generator.generate_mixed(weights, seed), dominant_labels(weights)
+    if condition.kind == "morph":
+        start, end = condition.classes
+        return morph(generator, start, end, frames, seed), None
+    return walk(generator, condition.label, frames, seed), None
