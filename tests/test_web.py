@@ -19,6 +19,7 @@ import pytest
 
 from cgan_runtime import Generator
 from cgan_runtime.images import make_grid
+from cgan_runtime.mixing import morph_noise, morph_weights
 from test_noise import HASH_VECTORS, NOISE_TOLERANCE, NOISE_VECTORS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,6 +122,30 @@ def test_the_browser_draws_the_python_runtimes_images(page, python_generator):
         assert browser_images.shape == expected.shape
         difference = np.abs(browser_images - expected).max() / (high - low)
         assert difference < TOLERANCE, f"labels {labels}, seed {seed}: images differ by {difference:.2e}"
+
+
+def test_the_browser_mixes_and_morphs_as_the_python_runtime_does(page, python_generator):
+    assert python_generator.can_mix and page.evaluate("window.cganDemo.generator.canMix")
+    mixes = [{"3": 0.7, "8": 0.3}, {"5": 1.0}, {"1": 0.5, "7": 0.5}]
+    raws = page.evaluate(
+        """async (mixes) => {
+            const generator = window.cganDemo.generator;
+            const pack = ({ data, dims }) => ({ data: Array.from(data), dims });
+            return [pack(await generator.generateMixedRaw(mixes, 11)), pack(await generator.generateMorphRaw('3', '8', 6, 5))];
+        }""",
+        mixes,
+    )
+    morph_raw = python_generator.generate_mixed_raw(
+        morph_weights(3, 8, 6, python_generator.num_classes), noise=morph_noise(3, python_generator.nz, 6, seed=5)
+    )
+    expected = [python_generator.generate_mixed_raw(mixes, seed=11), morph_raw]
+    low, high = python_generator.spec.output_range
+    for raw, want in zip(raws, expected, strict=True):
+        got = np.array(raw["data"], dtype=np.float32).reshape(raw["dims"])
+        assert got.shape == want.shape
+        assert np.abs(got - want).max() / (high - low) < TOLERANCE
+    # The page shows the morph strip for a model that can mix: frames (10) across.
+    assert page.evaluate("document.querySelector('#morph').width") == 10 * (28 + 2) + 2
 
 
 def test_the_page_shows_the_chosen_label_count_and_seed(page, python_generator):

@@ -7,12 +7,14 @@
 
 import * as ort from "onnxruntime-web";
 import { checkSeed, noiseForLabels } from "./noise.js";
+import { readMetadataProps, readOverridableInitializers, withoutInitializer } from "./onnx-proto.js";
 
 export { SEED_LIMIT } from "./noise.js";
 
 // The contract, in the names runtime/cgan_runtime/contract.py defines.
-// Version 2 adds an optional class-weights input (contract.py); integer labels run either alike.
 export const FORMAT_VERSIONS = ["1", "2"];
+const MIXING_FORMAT_VERSION = 2; // from here on a file takes class weights
+const WEIGHTS = "label_weights";
 const KEY_FORMAT_VERSION = "cgan.format_version";
 const KEY_SPEC = "cgan.spec";
 const INPUTS = {
@@ -21,8 +23,8 @@ const INPUTS = {
 };
 const OUTPUTS = { image: { type: "float32", rank: 4, described: "float32 [N, C, H, W]" } };
 const INTEGER_FIELDS = ["nz", "num_classes"];
+const WEIGHT_SUM_TOLERANCE = 1e-4; // as cgan_runtime.mixing: absorbs float rounding only
 const SPEC_FIELDS = ["arch", "nz", "num_classes", "class_names", "image_shape", "output_range", "dataset"];
-const METADATA_PROPS_FIELD = 14; // ModelProto.metadata_props in onnx.proto
 
 /** A file that loads but does not follow the cgan-edge contract. */
 export class ContractError extends Error {
@@ -30,58 +32,6 @@ export class ContractError extends Error {
     super(message);
     this.name = "ContractError";
   }
-}
-
-/**
- * The metadata_props of an ONNX file as a plain object. onnxruntime-web does not expose
- * them, so they are read from the protobuf bytes: only the top-level fields are walked.
- */
-export function readMetadataProps(bytes) {
-  const props = {};
-  const decoder = new TextDecoder("utf-8", { fatal: true });
-  for (const entry of protobufFields(bytes, 0, bytes.length)) {
-    if (entry.field !== METADATA_PROPS_FIELD || entry.wire !== 2) continue;
-    let key = "";
-    let value = "";
-    for (const part of protobufFields(bytes, entry.start, entry.end)) {
-      if (part.wire !== 2) continue;
-      const text = decoder.decode(bytes.subarray(part.start, part.end));
-      if (part.field === 1) key = text;
-      if (part.field === 2) value = text;
-    }
-    props[key] = value;
-  }
-  return props;
-}
-
-function* protobufFields(bytes, pos, end) {
-  while (pos < end) {
-    let tag;
-    [tag, pos] = readVarint(bytes, pos);
-    const field = Math.floor(tag / 8);
-    const wire = tag % 8;
-    let start = pos;
-    if (wire === 0) [, pos] = readVarint(bytes, pos);
-    else if (wire === 1) pos += 8;
-    else if (wire === 5) pos += 4;
-    else if (wire === 2) {
-      let length;
-      [length, start] = readVarint(bytes, pos);
-      pos = start + length;
-    } else throw new Error(`unsupported protobuf wire type ${wire}`);
-    if (pos > end) throw new Error("truncated protobuf message");
-    yield { field, wire, start, end: pos };
-  }
-}
-
-function readVarint(bytes, pos) {
-  let value = 0;
-  for (let scale = 1; pos < bytes.length; scale *= 128) {
-    const byte = bytes[pos++];
-    value += (byte & 0x7f) * scale;
-    if (byte < 0x80) return [value, pos];
-  }
-  throw new Error("truncated protobuf varint");
 }
 
 /** The model's spec from its metadata, checked as cgan_runtime.contract.spec_from_metadata does. */
@@ -140,7 +90,8 @@ function checkSpec(spec) {
 }
 
 // Lists written as the Python runtime writes them, so both say the same thing about a file.
-const pyList = (items) => `[${items.map((x) => (typeof x === "string" ? `'${x}'` : String(x))).join(", ")}]`;
+const pyItem = (x) => (typeof x === "string" ? `'${x}'` : x === null ? "None" : String(x));
+const pyList = (items) => `[${items.map(pyItem).join(", ")}]`;
 
 // As cgan_runtime.validate: sizes no generator of this package comes near, so a file that
 // claims them lies, and one image or noise row could exhaust memory on its own.
@@ -174,6 +125,26 @@ function checkValues(kind, metadata, expected) {
   }
 }
 
+// As cgan_runtime.validate.mixing_input: version 2 on must carry label_weights with a default.
+function checkWeightsInput(weights, spec) {
+  const described = `float32 [N, ${spec.num_classes}] with default zeros`;
+  if (weights === undefined) {
+    throw new ContractError(`format version ${MIXING_FORMAT_VERSION} needs an optional input '${WEIGHTS}' (${described})`);
+  }
+  if (!weights.isTensor || weights.type !== "float32" || weights.shape.length !== 2) {
+    throw new ContractError(`input '${WEIGHTS}' must be ${described}, got ${weights.type} with shape ${pyList(weights.shape)}`);
+  }
+  checkStaticDims(`input '${WEIGHTS}'`, weights.shape.slice(1), [spec.num_classes]);
+}
+
+function tryOr(read, fallback) {
+  try {
+    return read();
+  } catch {
+    return fallback; // not protobuf: onnxruntime says so when it reads the same bytes
+  }
+}
+
 function checkStaticDims(what, dims, specDims) {
   // Dimensions are checked only where the file fixes them; N always varies.
   if (dims.some((d, i) => typeof d === "number" && d !== specDims[i])) {
@@ -202,21 +173,27 @@ export class Generator {
       bytes = new Uint8Array(await response.arrayBuffer());
       name = response.url || name;
     }
+    // onnxruntime-web cannot feed an input that has a default (label_weights in version 2 on),
+    // so such a file runs as a copy where the input has none and zeros are fed instead.
+    const metadata = tryOr(() => readMetadataProps(bytes), {});
+    const weights = tryOr(() => readOverridableInitializers(bytes), []).find((input) => input.name === WEIGHTS);
+    const canMix = weights !== undefined && Number(metadata[KEY_FORMAT_VERSION]) >= MIXING_FORMAT_VERSION;
     let session;
     try {
-      session = await ort.InferenceSession.create(bytes);
+      session = await ort.InferenceSession.create(canMix ? withoutInitializer(bytes, WEIGHTS) : bytes);
     } catch (error) {
       throw new Error(`${name} is not a loadable ONNX model: ${error.message ?? error}`);
     }
     try {
-      checkValues("input", session.inputMetadata, INPUTS);
+      checkValues("input", session.inputMetadata.filter((input) => !(canMix && input.name === WEIGHTS)), INPUTS);
       checkValues("output", session.outputMetadata, OUTPUTS);
-      const spec = specFromMetadata(readMetadataProps(bytes));
+      const spec = specFromMetadata(metadata);
       checkSizes(spec);
       const byName = (list, n) => list.find((m) => m.name === n).shape.slice(1);
       checkStaticDims("input 'noise'", byName(session.inputMetadata, "noise"), [spec.nz]);
       checkStaticDims("output 'image'", byName(session.outputMetadata, "image"), spec.image_shape);
-      const generator = new Generator(session, spec, name);
+      if (Number(metadata[KEY_FORMAT_VERSION]) >= MIXING_FORMAT_VERSION) checkWeightsInput(weights, spec);
+      const generator = new Generator(session, spec, name, canMix);
       await generator.#trialRun();
       return generator;
     } catch (error) {
@@ -225,10 +202,12 @@ export class Generator {
     }
   }
 
-  constructor(session, spec, name) {
+  constructor(session, spec, name, canMix) {
     this.session = session;
     this.spec = Object.freeze(spec);
     this.name = name;
+    /** Whether the file takes class weights (format version 2 on): generateMixedRaw, generateMorphRaw. */
+    this.canMix = canMix;
   }
 
   get classNames() {
@@ -263,8 +242,56 @@ export class Generator {
   /** The model's own output: { data: Float32Array, dims: [N, C, H, W] }, values in spec.output_range. */
   async generateRaw(labels, seed) {
     const indices = this.labelIndices(labels);
-    const { image } = await this.session.run(this.#feeds(indices, noiseForLabels(indices, this.nz, checkSeed(seed))));
-    return { data: image.data, dims: this.#checkedDims(image.dims, indices.length) };
+    return this.#run(indices, noiseForLabels(indices, this.nz, checkSeed(seed)), null);
+  }
+
+  /**
+   * Images conditioned on a mix of classes: `weights` is one { class: weight } object per image
+   * (a class by name or index), each >= 0 and summing to 1. An image takes the noise of its
+   * heaviest class (the lowest on a tie), so one-hot weights give exactly that label's image.
+   */
+  async generateMixedRaw(weights, seed) {
+    const rows = this.#weightRows(weights);
+    const labels = rows.map((row) => row.indexOf(Math.max(...row)));
+    return this.#run(labels, noiseForLabels(labels, this.nz, checkSeed(seed)), rows);
+  }
+
+  /** `frames` images from pure class `start` linearly on to pure `end`, all with `start`'s first noise. */
+  async generateMorphRaw(start, end, frames, seed) {
+    if (!Number.isInteger(frames) || frames < 2) throw new RangeError(`frames must be an integer >= 2, got ${frames}`);
+    const [from, to] = this.labelIndices([start, end]);
+    const rows = Array.from({ length: frames }, (_, i) => {
+      const t = i / (frames - 1);
+      const row = new Array(this.spec.num_classes).fill(0);
+      row[from] += 1 - t;
+      row[to] += t;
+      return row;
+    });
+    const row = noiseForLabels([from], this.nz, checkSeed(seed));
+    const noise = new Float32Array(frames * this.nz);
+    for (let i = 0; i < frames; i++) noise.set(row, i * this.nz);
+    return this.#run(rows.map((r) => r.indexOf(Math.max(...r))), noise, rows);
+  }
+
+  #weightRows(weights) {
+    if (!this.canMix) throw new RangeError(`${this.name} is a format-version-1 generator, which cannot mix classes`);
+    if (!Array.isArray(weights) || weights.length === 0) throw new RangeError("expected a non-empty array of class weights");
+    return weights.map((mapping, image) => {
+      const row = new Array(this.spec.num_classes).fill(0);
+      for (const [cls, weight] of Object.entries(mapping)) {
+        const [index] = this.labelIndices([this.spec.class_names.includes(cls) ? cls : Number(cls)]);
+        if (!Number.isFinite(weight) || weight < 0) throw new RangeError(`class weights must be finite and >= 0, got ${weight} (image ${image})`);
+        row[index] += weight;
+      }
+      const sum = row.reduce((a, b) => a + b, 0);
+      if (Math.abs(sum - 1) > WEIGHT_SUM_TOLERANCE) throw new RangeError(`class weights must sum to 1 per image, got ${sum} (image ${image})`);
+      return row.map((w) => w / sum);
+    });
+  }
+
+  async #run(labels, noise, weightRows) {
+    const { image } = await this.session.run(this.#feeds(labels, noise, weightRows));
+    return { data: image.data, dims: this.#checkedDims(image.dims, labels.length) };
   }
 
   // As cgan_runtime.validate's trial run: the first and last class once, so a graph made for
@@ -273,7 +300,7 @@ export class Generator {
     const labels = [...new Set([0, this.spec.num_classes - 1])];
     let output;
     try {
-      output = await this.session.run(this.#feeds(labels, new Float32Array(labels.length * this.nz)));
+      output = await this.session.run(this.#feeds(labels, new Float32Array(labels.length * this.nz), null));
     } catch (error) {
       const firstLine = String(error.message ?? error).trim().split("\n")[0];
       throw new ContractError(
@@ -283,11 +310,17 @@ export class Generator {
     this.#checkedDims(output.image.dims, labels.length);
   }
 
-  #feeds(labels, noise) {
-    return {
+  #feeds(labels, noise, weightRows) {
+    const feeds = {
       noise: new ort.Tensor("float32", noise, [labels.length, this.nz]),
       label: new ort.Tensor("int64", BigInt64Array.from(labels, BigInt), [labels.length]),
     };
+    if (this.canMix) {
+      // Zeros are the input's default: exactly the integer label's image.
+      const data = weightRows ? Float32Array.from(weightRows.flat()) : new Float32Array(labels.length * this.spec.num_classes);
+      feeds[WEIGHTS] = new ort.Tensor("float32", data, [labels.length, this.spec.num_classes]);
+    }
+    return feeds;
   }
 
   #checkedDims(dims, count) {

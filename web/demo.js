@@ -3,6 +3,8 @@
 
 import { Generator, SEED_LIMIT, toImageData } from "./cgan-edge.js";
 
+// A morph strip is drawn too when the model can mix classes (format version 2 on).
+
 const ALL = "__all__"; // the label choice "every label, one row each"
 const PADDING = 2;
 const $ = (id) => document.getElementById(id);
@@ -19,7 +21,7 @@ function setStatus(text, state) {
 
 async function load(url) {
   demo.generator = null;
-  $("grid").width = $("grid").height = 0; // never leave an old model's digits under a new error
+  clearCanvases(); // never leave an old model's digits under a new error
   setStatus(`loading ${url}…`, "loading");
   try {
     demo.generator = await Generator.load(url);
@@ -28,9 +30,13 @@ async function load(url) {
     setStatus(`Cannot use this model: ${error.message}`, "error");
     return;
   }
-  const select = $("label");
-  select.replaceChildren(new Option("all labels", ALL));
-  for (const name of demo.generator.classNames) select.add(new Option(name, name));
+  const names = demo.generator.classNames;
+  $("label").replaceChildren(new Option("all labels", ALL), ...names.map((name) => new Option(name, name)));
+  $("morph-from").replaceChildren(...names.map((name) => new Option(name, name)));
+  $("morph-to").replaceChildren(...names.map((name) => new Option(name, name)));
+  $("morph-from").selectedIndex = Math.min(3, names.length - 1);
+  $("morph-to").selectedIndex = Math.min(8, names.length - 1);
+  $("morph-controls").hidden = $("morph-caption").hidden = !demo.generator.canMix;
   await draw();
 }
 
@@ -66,19 +72,27 @@ async function drawOnce() {
     const started = performance.now();
     const raw = await generator.generateRaw(labels, seed);
     demo.lastGenerateMs = performance.now() - started;
-    paint(toImageData(raw, generator.spec.output_range), cols);
+    paint($("grid"), toImageData(raw, generator.spec.output_range), cols);
     demo.firstGridMs ??= performance.now();
+    if (generator.canMix) {
+      const frames = Number($("frames").value);
+      const morph = await generator.generateMorphRaw($("morph-from").value, $("morph-to").value, frames, seed);
+      paint($("morph"), toImageData(morph, generator.spec.output_range), frames);
+    }
     setStatus(`${generator.spec.arch} · ${labels.length} images · seed ${seed} · ${demo.lastGenerateMs.toFixed(1)} ms`, "ready");
   } catch (error) {
-    $("grid").width = $("grid").height = 0; // the digits shown must be the ones the controls ask for
+    clearCanvases(); // the digits shown must be the ones the controls ask for
     setStatus(error.message, "error");
   }
 }
 
-function paint(images, cols) {
+function clearCanvases() {
+  for (const id of ["grid", "morph"]) $(id).width = $(id).height = 0;
+}
+
+function paint(canvas, images, cols) {
   const { width, height } = images[0];
   const rows = Math.ceil(images.length / cols);
-  const canvas = $("grid");
   canvas.width = cols * (width + PADDING) + PADDING;
   canvas.height = rows * (height + PADDING) + PADDING;
   const scale = Math.max(1, Math.min(4, Math.floor(720 / canvas.width)));
@@ -91,7 +105,7 @@ function paint(images, cols) {
 }
 
 $("model").value = document.documentElement.dataset.model; // index.html chose it and started fetching it
-for (const id of ["label", "count", "seed"]) $(id).addEventListener("input", draw);
+for (const id of ["label", "count", "seed", "morph-from", "morph-to", "frames"]) $(id).addEventListener("input", draw);
 $("reseed").addEventListener("click", () => {
   $("seed").value = Math.floor(Math.random() * 2 ** 32);
   draw();
