@@ -134,12 +134,7 @@ def gemm_to_matmul(model: onnx.ModelProto) -> onnx.ModelProto:
             nodes.append(helper.make_node("Add", [mid, node.input[2]], list(node.output), name=f"{node.name}_add"))
         else:
             nodes.append(helper.make_node("MatMul", [node.input[0], w_name], list(node.output), name=node.name))
-    del graph.node[:]
-    graph.node.extend(nodes)
-    used = {name for node in graph.node for name in node.input}
-    kept = [i for i in graph.initializer if i.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
+    _set_nodes(graph, nodes)
     return model
 
 
@@ -191,12 +186,7 @@ def phase_convolutions(model: onnx.ModelProto) -> onnx.ModelProto:
                                       mode="DCR"))
         dropped.add(resize.output[0])
     nodes = [node for node in nodes if not (node.op_type == "Resize" and node.output[0] in dropped)]
-    del graph.node[:]
-    graph.node.extend(nodes)
-    used = {name for node in graph.node for name in node.input}
-    kept = [i for i in graph.initializer if i.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
+    _set_nodes(graph, nodes)
     return model
 
 
@@ -284,6 +274,16 @@ def _class_weight_nodes(model: onnx.ModelProto) -> list[str]:
     """Nodes reading class weights: left in float, so one-hot weights stay exact in a file
     that already takes them (bench/ derives fp16 and int8 from the exported fp32 file)."""
     return [node.name for node in model.graph.node if INPUT_LABEL_WEIGHTS in node.input]
+
+
+def _set_nodes(graph: onnx.GraphProto, nodes: list[onnx.NodeProto]) -> None:
+    """Make `nodes` the graph's nodes and drop the initializers none of them reads any more."""
+    del graph.node[:]
+    graph.node.extend(nodes)
+    used = {name for node in graph.node for name in node.input}
+    kept = [i for i in graph.initializer if i.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
 
 
 def _copy(model: onnx.ModelProto) -> onnx.ModelProto:
