@@ -43,10 +43,14 @@ def _require_torch() -> None:
         raise UserError(TRAIN_EXTRA_HINT) from None
 
 
+def _named_value(name: str, value: object) -> str:
+    """e.g. "lr 0.0002", "epochs 75": one value in the help text (floats short)."""
+    return f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}"
+
+
 def _recipe_values(field: str) -> str:
     """e.g. "edge 75, mlp 30": each recipe's value of `field`, for the help text."""
-    return ", ".join(f"{name} {recipe[field]:g}" if isinstance(recipe[field], float) else f"{name} {recipe[field]}"
-                     for name, recipe in RECIPES.items())
+    return ", ".join(_named_value(name, recipe[field]) for name, recipe in RECIPES.items())
 
 
 def _recipe_help(text: str, field: str) -> str:
@@ -59,7 +63,7 @@ TRAIN_HELP = (
     "Recipes (--recipe; a flag overrides one field):\n\n"
     + "\n\n".join(
         f"{name}{' (default)' if name == DEFAULT_RECIPE else ''}: "
-        + ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in recipe.items())
+        + ", ".join(_named_value(k, v) for k, v in recipe.items())
         for name, recipe in RECIPES.items()
     )
     + "\n\nUnder torchrun (torchrun --nproc-per-node N $(which cgan-train) ...) the processes train one "
