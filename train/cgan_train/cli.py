@@ -145,8 +145,8 @@ def train(
              "diversity": diversity, "max_steps": max_steps, "train_limit": train_limit, "seed": seed,
              "evaluate": evaluate, "data": canonical_data(data) if data is not None else None, "image_size": image_size, "channels": channels,
              "skip_bad_images": skip_bad_images or None,
-             # A resume reads the sets where the run did (its train_config) unless told otherwise.
-             "data_dir": str(data_dir or Path("data")) if data_dir or not resume else None}
+             # Not given: a new run takes TrainConfig's default, a resume reads the sets where the run did.
+             "data_dir": str(data_dir) if data_dir else None}
     try:
         with library_errors(f"rank {rank}: " if rank else ""):
             if resume:
