@@ -216,7 +216,10 @@ def evaluate(
             evaluator.check_per_label(per_label)
         except ValueError as exc:
             raise UserError(f"--per-label {per_label}: {exc}", EXIT_USAGE) from None
-        report = evaluator.full(sample, spec.nz, seed=seed, per_label=per_label, parzen=parzen, progress=progress)
+        try:
+            report = evaluator.full(sample, spec.nz, seed=seed, per_label=per_label, parzen=parzen, progress=progress)
+        except (ValueError, RuntimeError, MemoryError) as exc:  # the inputs were checked: the model or machine failed
+            raise UserError(_one_line(exc)) from None
     print(format_table(report, title=str(model)))
     if json_out is not None:
         payload = {"model": str(model), **report.to_dict()}
