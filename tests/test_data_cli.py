@@ -176,6 +176,7 @@ def test_cgan_eval_errors_are_one_line_each(run_cli, folder_run, tmp_path, colou
     one_line(cgan_eval(run_cli, tmp_path / "missing.pt", "--json", tmp_path / "no" / "dir.json"), 1,
              "cannot write", "no directory")
     one_line(cgan_eval(run_cli, best, "--threads", 0), 2)
+    one_line(cgan_eval(run_cli, best, "--seed", 2**64), 2, "--seed")  # more than torch's generator holds
     # A missing or broken model file: exit 1, as cgan-gen and cgan-export give.
     one_line(cgan_eval(run_cli, tmp_path / "missing.pt"), 1, "checkpoint not found")
     (tmp_path / "broken.onnx").write_bytes(b"not onnx")
