@@ -151,6 +151,20 @@ def test_cgan_eval_scores_a_folder_model_against_its_held_out_images(run_cli, fo
     assert report["samples_per_label"] == 27  # the default, capped at what the real floor can match
 
 
+def test_cgan_eval_failing_while_scoring_is_one_line_and_writes_no_json(run_cli, folder_run, tmp_path, monkeypatch):
+    from cgan_train.evaluation import Evaluator
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError("out of memory while scoring")
+
+    monkeypatch.setattr(Evaluator, "full", out_of_memory)
+    best, root = folder_run
+    out = tmp_path / "eval.json"
+    one_line(cgan_eval(run_cli, best, "--data", root, "--skip-bad-images", "--json", out), 1,
+             "out of memory while scoring")
+    assert not out.exists()
+
+
 def test_cgan_eval_errors_are_one_line_each(run_cli, folder_run, tmp_path, colour_folder):
     best, root = folder_run
     one_line(cgan_eval(run_cli, best, "--data", root, "--skip-bad-images", "--per-label", 28), 2,
@@ -162,6 +176,7 @@ def test_cgan_eval_errors_are_one_line_each(run_cli, folder_run, tmp_path, colou
     one_line(cgan_eval(run_cli, tmp_path / "missing.pt", "--json", tmp_path / "no" / "dir.json"), 1,
              "cannot write", "no directory")
     one_line(cgan_eval(run_cli, best, "--threads", 0), 2)
+    one_line(cgan_eval(run_cli, best, "--seed", 2**64), 2, "--seed")  # more than torch's generator holds
     # A missing or broken model file: exit 1, as cgan-gen and cgan-export give.
     one_line(cgan_eval(run_cli, tmp_path / "missing.pt"), 1, "checkpoint not found")
     (tmp_path / "broken.onnx").write_bytes(b"not onnx")

@@ -19,7 +19,7 @@ from cgan_runtime.errors import (
 )
 from cgan_runtime.files import check_writable, write_output
 
-from .config import DEFAULT_RECIPE, RECIPES, TrainConfig
+from .config import DEFAULT_RECIPE, RECIPES, SEED_LIMIT, TrainConfig
 
 TRAIN_EXTRA_HINT = "needs the train extra: pip install 'cgan-edge[train,cpu]'"
 
@@ -43,10 +43,14 @@ def _require_torch() -> None:
         raise UserError(TRAIN_EXTRA_HINT) from None
 
 
+def _named_value(name: str, value: object) -> str:
+    """e.g. "lr 0.0002", "epochs 75": one value in the help text (floats short)."""
+    return f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}"
+
+
 def _recipe_values(field: str) -> str:
     """e.g. "edge 75, mlp 30": each recipe's value of `field`, for the help text."""
-    return ", ".join(f"{name} {recipe[field]:g}" if isinstance(recipe[field], float) else f"{name} {recipe[field]}"
-                     for name, recipe in RECIPES.items())
+    return ", ".join(_named_value(name, recipe[field]) for name, recipe in RECIPES.items())
 
 
 def _recipe_help(text: str, field: str) -> str:
@@ -59,7 +63,7 @@ TRAIN_HELP = (
     "Recipes (--recipe; a flag overrides one field):\n\n"
     + "\n\n".join(
         f"{name}{' (default)' if name == DEFAULT_RECIPE else ''}: "
-        + ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in recipe.items())
+        + ", ".join(_named_value(k, v) for k, v in recipe.items())
         for name, recipe in RECIPES.items()
     )
     + "\n\nUnder torchrun (torchrun --nproc-per-node N $(which cgan-train) ...) the processes train one "
@@ -141,8 +145,8 @@ def train(
              "diversity": diversity, "max_steps": max_steps, "train_limit": train_limit, "seed": seed,
              "evaluate": evaluate, "data": canonical_data(data) if data is not None else None, "image_size": image_size, "channels": channels,
              "skip_bad_images": skip_bad_images or None,
-             # A resume reads the sets where the run did (its train_config) unless told otherwise.
-             "data_dir": str(data_dir or Path("data")) if data_dir or not resume else None}
+             # Not given: a new run takes TrainConfig's default, a resume reads the sets where the run did.
+             "data_dir": str(data_dir) if data_dir else None}
     try:
         with library_errors(f"rank {rank}: " if rank else ""):
             if resume:
@@ -183,7 +187,7 @@ def evaluate(
         True, "--parzen/--no-parzen", help="Include the Parzen-window log-likelihood (grey 28x28 sets only)."
     ),
     device: str = typer.Option("auto", help="auto, cpu or cuda (for checkpoints and the classifier)."),
-    seed: int = typer.Option(0, help="Seed for the evaluation noise."),
+    seed: int = typer.Option(0, max=SEED_LIMIT - 1, help="Seed for the evaluation noise."),  # torch's limit
     download: bool = typer.Option(True, "--download/--no-download", help="Download a named data set if missing."),
     threads: Optional[int] = typer.Option(
         None, min=1, max=1024, help="CPU threads (default: $OMP_NUM_THREADS, else the idle cores)."
@@ -212,7 +216,10 @@ def evaluate(
             evaluator.check_per_label(per_label)
         except ValueError as exc:
             raise UserError(f"--per-label {per_label}: {exc}", EXIT_USAGE) from None
-        report = evaluator.full(sample, spec.nz, seed=seed, per_label=per_label, parzen=parzen, progress=progress)
+        try:
+            report = evaluator.full(sample, spec.nz, seed=seed, per_label=per_label, parzen=parzen, progress=progress)
+        except (ValueError, RuntimeError, MemoryError) as exc:  # the inputs were checked: the model or machine failed
+            raise UserError(_one_line(exc)) from None
     print(format_table(report, title=str(model)))
     if json_out is not None:
         payload = {"model": str(model), **report.to_dict()}
