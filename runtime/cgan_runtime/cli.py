@@ -176,11 +176,17 @@ def _parse_labels(values: list[str]) -> list[int | str]:
     for token in (token.strip() for value in values for token in value.split(",")):
         if not token:
             raise UserError("--label got an empty label (a stray comma?)", EXIT_USAGE)
-        try:
-            labels.append(int(token))
-        except ValueError:
-            labels.append(token)
+        labels.append(_class(token))
     return labels
+
+
+def _class(token: str) -> int | str:
+    """A class as given on the command line: an integer is an index, anything else a name (the model checks both)."""
+    token = token.strip()
+    try:
+        return int(token)
+    except ValueError:
+        return token
 
 
 def _check_destination(output: str) -> None:

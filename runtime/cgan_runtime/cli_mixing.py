@@ -19,6 +19,7 @@ from .cli import (
     STDOUT,
     _check_budget,
     _check_destination,
+    _class,
     _load,
     _note,
     _numbered_paths,
@@ -86,15 +87,6 @@ def _parse_mix(text: str) -> dict[int | str, float]:
         except ValueError:
             raise UserError(f"{usage}, got weight {weight.strip()!r}", EXIT_USAGE) from None
     return weights
-
-
-def _class(token: str) -> int | str:
-    """A class as given on the command line: an integer is an index, anything else a name (the model checks both)."""
-    token = token.strip()
-    try:
-        return int(token)
-    except ValueError:
-        return token
 
 
 def run_condition(
