@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 
 from cgan_runtime.contract import DEFAULT_OPSET, MIN_OPSET
-from cgan_runtime.errors import EXIT_RUNTIME, EXIT_USAGE, UserError, run_app
+from cgan_runtime.errors import EXIT_RUNTIME, EXIT_USAGE, UserError, describe_os_error, run_app
 from cgan_runtime.files import check_writable
 
 app = typer.Typer(add_completion=False, help="Export a training checkpoint to a verified ONNX generator.")
@@ -63,8 +63,7 @@ def export(
     try:
         report = export_checkpoint(ckpt, out, opset=opset, precision=precision, data_dir=data_dir)
     except OSError as exc:
-        where = f"{exc.filename}: " if exc.filename else ""
-        raise UserError(f"{where}{exc.strerror or exc}", EXIT_RUNTIME) from None
+        raise UserError(describe_os_error(exc), EXIT_RUNTIME) from None
     except (ValueError, RuntimeError) as exc:
         raise UserError(str(exc), EXIT_RUNTIME) from None
     print(report.summary())
@@ -78,8 +77,7 @@ def _upgrade(source: Path, output: Optional[Path]) -> None:
     try:
         report = upgrade_onnx(source, out)
     except OSError as exc:
-        where = f"{exc.filename}: " if exc.filename else ""
-        raise UserError(f"{where}{exc.strerror or exc}", EXIT_RUNTIME) from None
+        raise UserError(describe_os_error(exc), EXIT_RUNTIME) from None
     except ValueError as exc:
         raise UserError(str(exc), EXIT_RUNTIME) from None
     print(report.summary())

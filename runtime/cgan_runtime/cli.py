@@ -176,11 +176,17 @@ def _parse_labels(values: list[str]) -> list[int | str]:
     for token in (token.strip() for value in values for token in value.split(",")):
         if not token:
             raise UserError("--label got an empty label (a stray comma?)", EXIT_USAGE)
-        try:
-            labels.append(int(token))
-        except ValueError:
-            labels.append(token)
+        labels.append(_class(token))
     return labels
+
+
+def _class(token: str) -> int | str:
+    """A class as given on the command line: an integer is an index, anything else a name (the model checks both)."""
+    token = token.strip()
+    try:
+        return int(token)
+    except ValueError:
+        return token
 
 
 def _check_destination(output: str) -> None:
@@ -245,14 +251,23 @@ def _write_one(output: str, data: bytes) -> str:
 
 
 def _write_many(
-    output: Path, generator: Generator, request: np.ndarray, seed: int, factor: int, image_format: str
+    output: Path, generator: Generator, request: np.ndarray, seed: int, factor: int, image_format: str,
+    weights: np.ndarray | None = None,
 ) -> str:
-    """One file per image, STEM_LABEL_INDEX.SUFFIX, generated FILE_BATCH at a time; return what was written."""
+    """One file per image, STEM_LABEL_INDEX.SUFFIX, generated FILE_BATCH at a time; return what was written.
+
+    With class `weights` [N, num_classes], `request` is each row's heaviest class: the noise and the
+    file names follow it, as `Generator.generate_mixed` does.
+    """
     noise = noise_for_labels(request, generator.nz, seed)  # small beside the images, which come in batches
     names = _numbered_paths(output, request)
     first = last = None
     for start in range(0, len(request), FILE_BATCH):
-        images = generator.generate(request[start : start + FILE_BATCH], noise=noise[start : start + FILE_BATCH])
+        batch = slice(start, start + FILE_BATCH)
+        if weights is None:
+            images = generator.generate(request[batch], noise=noise[batch])
+        else:
+            images = generator.generate_mixed(weights[batch], noise=noise[batch])
         for image, path in zip(images, names):
             _write_file(path, encode(scale(image, factor), image_format))
             first, last = first or path, path

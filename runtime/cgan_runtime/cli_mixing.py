@@ -19,12 +19,12 @@ from .cli import (
     STDOUT,
     _check_budget,
     _check_destination,
+    _class,
     _load,
     _note,
-    _numbered_paths,
     _output_format,
     _usage,
-    _write_file,
+    _write_many,
     _write_one,
 )
 from .errors import EXIT_USAGE, UserError
@@ -88,15 +88,6 @@ def _parse_mix(text: str) -> dict[int | str, float]:
     return weights
 
 
-def _class(token: str) -> int | str:
-    """A class as given on the command line: an integer is an index, anything else a name (the model checks both)."""
-    token = token.strip()
-    try:
-        return int(token)
-    except ValueError:
-        return token
-
-
 def run_condition(
     condition: Condition,
     frames: Frames,
@@ -127,21 +118,19 @@ def run_condition(
     else:
         _check_budget(generator, 1, images_wanted, grid, scale_factor, image_format, output)
     seed = new_seed() if seed is None else seed
-    images, request = _usage(_images, generator, condition, images_wanted, count, seed)
+    if condition.kind == "mix" and not grid and count > 1:  # one file per image, FILE_BATCH in memory at a time
+        weights = _usage(_mix_weights, generator, condition, count)
+        written = _write_many(Path(output), generator, dominant_labels(weights), seed, scale_factor, image_format, weights)
+        _note(f"wrote {written} (seed {seed}, {generator.providers[0]})")
+        return
+    images = _usage(_images, generator, condition, images_wanted, count, seed)
     if animated and not grid:
         frames_scaled = np.stack([scale(frame, scale_factor) for frame in images])
         _write_one(output, encode_animation(frames_scaled, image_format, frames.fps or DEFAULT_FPS, frames.loop))
         _note(f"wrote {output} ({len(images)} frames, seed {seed}, {generator.providers[0]})")
         return
-    if grid or len(images) == 1:
-        picture = make_grid(images, cols=len(images), padding=PADDING) if grid else images[0]
-        written = _write_one(output, encode(scale(picture, scale_factor), image_format))
-    else:  # --mix -n K: one file per image, named for its heaviest class
-        paths = list(_numbered_paths(Path(output), request))
-        for image, path in zip(images, paths, strict=True):
-            _write_file(path, encode(scale(image, scale_factor), image_format))
-        pattern = Path(output).with_name(f"{Path(output).stem}_LABEL_INDEX{Path(output).suffix}")
-        written = f"{len(paths)} images as {pattern}, {paths[0].name} to {paths[-1].name}"
+    picture = make_grid(images, cols=len(images), padding=PADDING) if grid else images[0]
+    written = _write_one(output, encode(scale(picture, scale_factor), image_format))
     _note(f"wrote {written} (seed {seed}, {generator.providers[0]})")
 
 
@@ -181,17 +170,19 @@ def _check_animation_budget(generator: Generator, frames: int, factor: int, fmt:
     _usage(check_memory, request_bytes(frames, frames, generator.nz, generator.image_shape, frames * frame_bytes))
 
 
-def _images(
-    generator: Generator, condition: Condition, frames: int, count: int, seed: int
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """uint8 images and, for a mix, the label each one's file name carries (its heaviest class).
+def _mix_weights(generator: Generator, condition: Condition, count: int) -> np.ndarray:
+    """--mix's weights, one row per image; ValueError for an unknown class, or weights that are negative, NaN or off 1."""
+    return np.repeat(as_weights(condition.weights, generator.num_classes, generator.class_names), count, axis=0)
 
-    ValueError for an unknown class, or weights that are negative, NaN or off 1.
+
+def _images(generator: Generator, condition: Condition, frames: int, count: int, seed: int) -> np.ndarray:
+    """uint8 images: the mix's (one picture or a grid's cells), or the frames of a morph or walk.
+
+    ValueError as for `_mix_weights`, or for an unknown class.
     """
     if condition.kind == "mix":
-        weights = np.repeat(as_weights(condition.weights, generator.num_classes, generator.class_names), count, axis=0)
-        return generator.generate_mixed(weights, seed), dominant_labels(weights)
+        return generator.generate_mixed(_mix_weights(generator, condition, count), seed)
     if condition.kind == "morph":
         start, end = condition.classes
-        return morph(generator, start, end, frames, seed), None
-    return walk(generator, condition.label, frames, seed), None
+        return morph(generator, start, end, frames, seed)
+    return walk(generator, condition.label, frames, seed)

@@ -35,7 +35,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]
     once complete; on any failure it is removed and the target untouched.
     """
     path = Path(path)
-    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    target = _target(path)
     try:
         existing: os.stat_result | None = os.stat(target)
     except FileNotFoundError:
@@ -66,7 +66,7 @@ def write_output(path: str | os.PathLike[str], data: bytes) -> Path:
 def check_writable(path: str | os.PathLike[str]) -> None:
     """Raise an OSError naming the reason, before any work, when `path` cannot be written at all."""
     path = Path(path)
-    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    target = _target(path)
     if target.is_dir():
         raise IsADirectoryError(f"cannot write {path}: it is a directory")
     if target.exists() and not target.is_file():
@@ -77,6 +77,11 @@ def check_writable(path: str | os.PathLike[str]) -> None:
         raise FileNotFoundError(f"cannot write {path}: no directory {target.parent}")
     if not os.access(target.parent, os.W_OK):
         raise PermissionError(f"cannot write {path}: {target.parent} is not writable")
+
+
+def _target(path: Path) -> Path:
+    """What a write to `path` lands on: a symbolic link's target, else `path` itself."""
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
 def _write_in_place(target: Path, write: Callable[[BinaryIO], None]) -> None:

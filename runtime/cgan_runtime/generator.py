@@ -13,7 +13,14 @@ from .images import to_uint8
 from .inputs import as_labels, as_noise, check_int, check_seed, check_threads, new_seed
 from .mixing import Weights, as_weights, cannot_mix, dominant_labels
 from .noise import noise_for_labels
-from .providers import check_cuda_in_use, import_onnxruntime, prepare_cuda, session_providers, wants_cuda
+from .providers import (
+    ORT_FATAL_ONLY,
+    check_cuda_in_use,
+    import_onnxruntime,
+    prepare_cuda,
+    session_providers,
+    wants_cuda,
+)
 from .validate import mixing_input, spec_from_session
 
 Labels = int | str | Sequence[int | str] | np.ndarray
@@ -62,7 +69,7 @@ class Generator:
             options.intra_op_num_threads = check_threads(threads)
         # Nothing from onnxruntime's own log: load and run failures come back as exceptions, which
         # the callers report in one line, and fallbacks are reported below as one clear warning.
-        options.log_severity_level = 4
+        options.log_severity_level = ORT_FATAL_ONLY
         try:
             session = onnxruntime.InferenceSession(str(path), sess_options=options, providers=session_providers(cuda))
         except Exception as exc:  # onnxruntime's errors share no base class narrower than Exception

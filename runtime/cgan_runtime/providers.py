@@ -30,7 +30,7 @@ ORT_FATAL_ONLY = 4
 
 
 def import_onnxruntime() -> Any:
-    """onnxruntime, with its own logger limited to errors (the package reports fallbacks itself).
+    """onnxruntime, with its own logger limited to fatal errors (the package reports fallbacks itself).
 
     ModuleNotFoundError names the extra to install when it is missing.
     """
