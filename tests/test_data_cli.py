@@ -105,7 +105,7 @@ def folder_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
             pixels = np.clip(rng.integers(-30, 30, (SIZE, SIZE, 3)) + 60 * (c + 1), 0, 255).astype(np.uint8)
             Image.fromarray(pixels, "RGB").save(root / name / f"{i:03d}.png")
     (root / "cat" / "zz-bad.jpg").write_bytes(b"not a jpeg")
-    args = ["--data", root, "--skip-bad-images", "--max-steps", 2, "--batch-size", 16, "--no-eval", "--out", tmp / "run"]
+    args = ["--data", root, "--recipe", "edge", "--skip-bad-images", "--max-steps", 2, "--batch-size", 16, "--no-eval", "--out", tmp / "run"]
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(sys, "argv", ["cgan-train", *map(str, args)])
         try:
@@ -119,7 +119,8 @@ def test_a_folder_run_resumes_from_another_folder_with_the_data_spelt_another_wa
                                                                                    monkeypatch):
     colour_folder(tmp_path / "pets", size=SIZE)
     monkeypatch.chdir(tmp_path)
-    first = cgan_train(run_cli, "--data", "pets/", "--max-steps", 1, "--batch-size", 8, "--no-eval", "--out", "run")
+    first = cgan_train(run_cli, "--data", "pets/", "--recipe", "edge", "--max-steps", 1, "--batch-size", 8,
+                       "--no-eval", "--out", "run")
     assert first.exit_code == 0, first.stderr
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")

@@ -7,7 +7,7 @@ import json
 from importlib.resources import files
 
 from cgan_runtime import Generator
-from cgan_runtime.contract import KEY_PRECISION, MNIST_CLASS_NAMES
+from cgan_runtime.contract import KEY_PRECISION, KEY_RECIPE, MNIST_CLASS_NAMES
 from cgan_runtime.default_model import ASSETS_PACKAGE, MANIFEST, default_model_path
 
 
@@ -24,6 +24,12 @@ def test_shipped_model_is_a_full_precision_mnist_generator():
     assert (gen.num_classes, gen.class_names, gen.image_shape) == (10, MNIST_CLASS_NAMES, (1, 28, 28))
     assert gen.spec.dataset == "mnist" and gen.spec.output_range == (-1.0, 1.0)
     assert gen.metadata[KEY_PRECISION] == "fp32"
+
+
+def test_shipped_model_is_the_conv_recipes_generator_with_class_weights():
+    gen = Generator(provider="cpu")
+    assert gen.spec.arch == "conv" and gen.metadata[KEY_RECIPE] == "conv"
+    assert gen.can_mix
 
 
 def test_shipped_model_fits_the_edge_size_budget():

@@ -51,9 +51,15 @@ def test_mlp_generator_has_the_seed_layer_sizes():
 
 
 def test_edge_recipe_trains_the_seed_networks_and_samples_a_weight_average():
-    cfg = TrainConfig.for_recipe()
-    assert cfg.recipe == "edge" and cfg.model_spec().arch == "mlp"
+    cfg = TrainConfig.for_recipe("edge")
+    assert cfg.model_spec().arch == "mlp"
     assert cfg.ema > 0
+
+
+def test_default_recipe_is_the_shipped_models_conv_pair_with_hinge_loss_and_a_weight_average():
+    cfg = TrainConfig.for_recipe()
+    assert cfg.recipe == "conv" and cfg.model_spec().arch == "conv"
+    assert cfg.loss == "hinge" and cfg.ema > 0
 
 
 def test_mlp_recipe_is_the_seed_recipe():
@@ -70,6 +76,26 @@ def test_mlp_recipe_is_the_seed_recipe():
 def test_train_config_rejects_bad_values(overrides, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig.for_recipe("mlp", **overrides)
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHS))
+def test_critic_width_widens_the_discriminator_and_leaves_the_generator_alone(arch):
+    spec = ModelSpec(arch=arch)
+    g_own, d_own = build_models(spec)
+    g_wide, d_wide = build_models(spec, critic_width=96)
+    first = [m for m in d_wide.modules() if isinstance(m, torch.nn.Linear | torch.nn.Conv2d)][0]
+    assert (first.out_features if arch == "mlp" else first.out_channels) == 96
+    assert sum(p.numel() for p in d_wide.parameters()) != sum(p.numel() for p in d_own.parameters())
+    assert g_wide.state_dict().keys() == g_own.state_dict().keys()
+    assert all(a.shape == b.shape for a, b in zip(g_wide.state_dict().values(), g_own.state_dict().values()))
+
+
+def test_runs_written_before_critic_width_existed_read_as_the_networks_own_width():
+    old = TrainConfig.for_recipe("conv").to_dict()
+    del old["critic_width"]
+    assert TrainConfig.from_dict(old).critic_width is None
+    with pytest.raises(ValueError, match="critic width must be >= 1"):
+        TrainConfig.for_recipe("conv", critic_width=0)
 
 
 def test_train_config_rejects_unknown_recipe():

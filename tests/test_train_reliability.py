@@ -101,7 +101,7 @@ def test_train_help_shows_every_recipe_default_and_every_option_has_help(cgan_tr
     text = " ".join(result.stdout.decode().replace("│", " ").split())
     losses = ", ".join(f"{name} {recipe['loss']}" for name, recipe in RECIPES.items())
     assert f"(default: the recipe's; {losses})" in text  # not eaten as markup
-    assert "mlp 30, edge 75" in text and "edge (default):" in text
+    assert "mlp 30, edge 75" in text and "conv (default):" in text
     assert "MNIST" not in text.replace("DIR/MNIST/raw", "")  # any named set or a folder, not only MNIST
 
 

@@ -45,6 +45,8 @@ def _require_torch() -> None:
 
 def _named_value(name: str, value: object) -> str:
     """e.g. "lr 0.0002", "epochs 75": one value in the help text (floats short)."""
+    if value is None:
+        return f"{name} the network's own"
     return f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}"
 
 
@@ -109,6 +111,9 @@ def train(
     diversity: Optional[float] = typer.Option(
         None, help=_recipe_help("Weight of the mode-seeking penalty (MSGAN), 0 = off", "diversity")
     ),
+    critic_width: Optional[int] = typer.Option(
+        None, min=1, help=_recipe_help("Width of the discriminator's first layer (training only)", "critic_width")
+    ),
     max_steps: Optional[int] = typer.Option(None, help="Stop after this many steps in total (smoke runs)."),
     train_limit: Optional[int] = typer.Option(None, help="Train on N images only, the first of each class in turn (smoke runs)."),
     data: Optional[str] = typer.Option(None, help=DATA_HELP + " Default: mnist."),
@@ -142,7 +147,7 @@ def train(
     rank = int(os.environ.get("RANK", "0")) if launched_by_torchrun() else 0
     torch.set_num_threads(threads or default_threads())
     given = {"loss": loss, "epochs": epochs, "batch_size": batch_size, "lr": lr, "ema": ema, "nz": nz,
-             "diversity": diversity, "max_steps": max_steps, "train_limit": train_limit, "seed": seed,
+             "diversity": diversity, "critic_width": critic_width, "max_steps": max_steps, "train_limit": train_limit, "seed": seed,
              "evaluate": evaluate, "data": canonical_data(data) if data is not None else None, "image_size": image_size, "channels": channels,
              "skip_bad_images": skip_bad_images or None,
              # Not given: a new run takes TrainConfig's default, a resume reads the sets where the run did.

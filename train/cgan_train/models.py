@@ -53,19 +53,19 @@ class MlpGenerator(nn.Module):
 
 
 class MlpDiscriminator(nn.Module):
-    def __init__(self, spec: ModelSpec) -> None:
+    def __init__(self, spec: ModelSpec, width: int = 512) -> None:
         super().__init__()
         self.label_emb = nn.Embedding(spec.num_classes, spec.num_classes)
         self.net = nn.Sequential(
-            nn.Linear(math.prod(spec.image_shape) + spec.num_classes, 512),
+            nn.Linear(math.prod(spec.image_shape) + spec.num_classes, width),
             _lrelu(),
-            nn.Linear(512, 512),
+            nn.Linear(width, width),
             nn.Dropout(0.4),
             _lrelu(),
-            nn.Linear(512, 512),
+            nn.Linear(width, width),
             nn.Dropout(0.4),
             _lrelu(),
-            nn.Linear(512, 1),
+            nn.Linear(width, 1),
         )
 
     def forward(self, image: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
@@ -88,7 +88,7 @@ def conv_layout(image_shape: tuple[int, int, int]) -> tuple[int, int]:
     _, h, w = image_shape
     if h != w or h not in CONV_SIZES:
         raise ValueError(f"the conv network needs square images of {CONV_SIZES[0]} to {CONV_SIZES[-1]} pixels, "
-                         f"got {h}x{w}")
+                         f"got {h}x{w} (resize them with --image-size, or train the MLP: --recipe edge)")
     ups = 2 if h <= 32 else 3
     return ups, -(-h // 2**ups)
 
@@ -209,12 +209,12 @@ ARCHS = {
 }
 
 
-def build_models(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
-    """A fresh (generator, discriminator) pair for `spec.arch`."""
+def build_models(spec: ModelSpec, critic_width: int | None = None) -> tuple[nn.Module, nn.Module]:
+    """A fresh (generator, discriminator) pair for `spec.arch`; the critic `critic_width` wide, or its own width."""
     if spec.arch not in ARCHS:
         raise ValueError(f"unknown arch '{spec.arch}' (choose from {', '.join(ARCHS)})")
     g_cls, d_cls = ARCHS[spec.arch]
-    g, d = g_cls(spec), d_cls(spec)
+    g, d = g_cls(spec), d_cls(spec) if critic_width is None else d_cls(spec, width=critic_width)
     g.apply(init_seed_weights)
     d.apply(init_seed_weights)
     return g, d

@@ -196,7 +196,7 @@ class Models:
               data: LabelledImages) -> "Models":
         spec = cfg.model_spec(data)
         torch.manual_seed(derive_seed(cfg.seed, "weights"))
-        G, D = build_models(spec)
+        G, D = build_models(spec, cfg.critic_width)
         if cfg.batch_size < 2 and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in G.modules()):
             raise ValueError("batch size 1 cannot train BatchNorm layers (no batch statistics); use 2 or more")
         # The average is a plain copy: it is only run in eval mode, and on rank 0.
@@ -324,10 +324,9 @@ def train_step(cfg: TrainConfig, models: Models, x: torch.Tensor, y: torch.Tenso
 
 @torch.no_grad()
 def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
-    for p_ema, p in zip(ema.parameters(), model.parameters()):
-        p_ema.lerp_(p, 1.0 - decay)
-    for b_ema, b in zip(ema.buffers(), model.buffers()):
-        b_ema.copy_(b)
+    # One fused launch per dtype on GPU rather than one per tensor: every training step calls this.
+    torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1.0 - decay)
+    torch._foreach_copy_(list(ema.buffers()), list(model.buffers()))
 
 
 def check_weights(models: Models, position: Position, procs: Processes) -> None:
