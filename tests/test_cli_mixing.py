@@ -116,7 +116,7 @@ def test_grid_lays_the_frames_out_as_one_strip(cgan_gen, mixer, tmp_path):
         (("--mix", "3:0.7", "-o", "x.png"), EXIT_USAGE, "--mix takes CLASS=WEIGHT pairs like 3=0.7,8=0.3"),
         (("--mix", "three=1", "-o", "x.png"), EXIT_USAGE, "unknown class 'three': the classes are 0, 1, 2"),
         (("--mix", "3=0.5,3=0.5", "-o", "x.png"), EXIT_USAGE, "--mix names class 3 twice"),
-        (("--mix", "3=1", "--frames", 4, "-o", "x.png"), EXIT_USAGE, "--frames and --fps are for --morph and --walk"),
+        (("--mix", "3=1", "--frames", 4, "-o", "x.png"), EXIT_USAGE, "--frames, --fps and --loop are for --morph and --walk"),
         (("--morph", "3:12", "-o", "x.gif"), EXIT_USAGE, "label 12 is out of range"),
         (("--morph", "3-8", "-o", "x.gif"), EXIT_USAGE, "--morph takes FROM:TO classes like 3:8"),
         (("--morph", "3:8", "--frames", 0, "-o", "x.gif"), EXIT_USAGE, "--frames must be at least 2, got 0"),
@@ -128,7 +128,10 @@ def test_grid_lays_the_frames_out_as_one_strip(cgan_gen, mixer, tmp_path):
         (("--walk", 3, "-n", 2, "-o", "x.gif"), EXIT_USAGE, "--walk draws --frames images"),
         (("--walk", 3, "--morph", "3:8", "-o", "x.gif"), EXIT_USAGE, "pass one of --mix, --morph and --walk"),
         (("--walk", 3, "--label", 3, "-o", "x.gif"), EXIT_USAGE, "--walk replaces --label"),
-        (("--label", 3, "--frames", 4, "-o", "x.png"), EXIT_USAGE, "--frames and --fps are for --morph and --walk"),
+        (("--label", 3, "--frames", 4, "-o", "x.png"), EXIT_USAGE, "--frames, --fps and --loop are for --morph and --walk"),
+        (("--label", 3, "--no-loop", "-o", "x.png"), EXIT_USAGE, "--frames, --fps and --loop are for --morph and --walk"),
+        (("--mix", "3=1", "--no-loop", "-o", "x.png"), EXIT_USAGE, "--frames, --fps and --loop are for --morph and --walk"),
+        (("--walk", 3, "--grid", "--no-loop", "-o", "x.png"), EXIT_USAGE, "--fps and --loop are for animations"),
     ],
 )
 def test_bad_requests_fail_with_one_line_and_write_nothing(cgan_gen, tmp_path, args, code, fragment):

@@ -24,6 +24,7 @@ import cgan_runtime
 from cgan_runtime.contract import DEFAULT_OPSET, MIN_OPSET, ModelSpec, Provenance, to_metadata
 from cgan_runtime.files import atomic_write_bytes
 from cgan_train.checkpoint import file_sha256, inference_generator, load_checkpoint, recipe_of
+from cgan_train.config import DEFAULT_DATA_DIR
 from cgan_train.data import DataSource
 
 from .graph import MAX_OPSET, export_onnx, fp16_weights, int8_weights, opset_of, set_metadata
@@ -42,8 +43,8 @@ class ExportReport:
     precision: str
     size_bytes: int
     opset: int  # read back from the written graph, never the request
-    nodes_before: int
-    nodes_after: int
+    nodes_before: int  # as torch exported them
+    nodes_after: int  # in the written file: folded, then quantized and given class weights as asked
     max_abs_diff: dict[int, float] = field(default_factory=dict)  # batch size -> vs torch
     label_accuracy: dict[str, float] = field(default_factory=dict)  # precision -> percent
     one_hot_max_abs_diff: float = 0.0  # one-hot class weights vs integer labels
@@ -55,7 +56,7 @@ class ExportReport:
         diffs = ", ".join(f"N={n}: {d:.2e}" for n, d in self.max_abs_diff.items())
         lines = [
             f"wrote {self.path} ({self.precision}, opset {self.opset}, {self.size_bytes / 1e6:.2f} MB)",
-            f"  graph: {self.nodes_before} nodes -> {self.nodes_after} after folding",
+            f"  graph: {self.nodes_before} nodes from torch -> {self.nodes_after} in the file",
             f"  max |onnxruntime - torch|: {diffs}",
             f"  max |one-hot class weights - integer labels|: {self.one_hot_max_abs_diff:.2e}",
         ]
@@ -121,7 +122,7 @@ def export_checkpoint(
 
     report = ExportReport(
         path=str(out_path), precision=precision, size_bytes=len(data), opset=opset_of(model),
-        nodes_before=nodes_before, nodes_after=len(fp32.graph.node),
+        nodes_before=nodes_before, nodes_after=len(model.graph.node),
     )
     with tempfile.TemporaryDirectory() as tmp:
         candidate = Path(tmp) / "candidate.onnx"
@@ -182,7 +183,7 @@ def training_data(ckpt: dict, spec: ModelSpec, data_dir: Path | None) -> DataSou
     from cgan_train.config import TrainConfig
 
     if "train_config" not in ckpt:  # a hand-made checkpoint: its spec names the set
-        return DataSource(spec.dataset, data_dir or Path("data"))
+        return DataSource(spec.dataset, data_dir or Path(DEFAULT_DATA_DIR))
     cfg = TrainConfig.from_dict(ckpt["train_config"])
     return cfg.data_source(data_dir or cfg.data_dir)
 

@@ -35,6 +35,7 @@ T = TypeVar("T")
 PROG = "cgan-gen"
 STDOUT = "-"
 PADDING = 2  # make_grid's, between and around the cells of a grid
+ANIMATION_ONLY = "--frames, --fps and --loop are for --morph and --walk"
 FILE_BATCH = 256  # images generated at a time when each goes to its own file: memory stays flat
 
 app = typer.Typer(add_completion=False, help="Generate images with a cgan-edge ONNX generator.")
@@ -100,7 +101,9 @@ def cgan_gen(
     ] = None,
     frames: Annotated[int | None, typer.Option(metavar="N", help=f"Frames of --morph / --walk (default {DEFAULT_FRAMES}).")] = None,
     fps: Annotated[int | None, typer.Option(metavar="N", help=f"Frames per second of the animation, 1 to {MAX_FPS} (default {DEFAULT_FPS}).")] = None,
-    loop: Annotated[bool, typer.Option("--loop/--no-loop", help="Play the animation forever, or once.")] = True,
+    loop: Annotated[
+        bool | None, typer.Option("--loop/--no-loop", help="Play the animation forever (the default), or once.")
+    ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
     ] = False,
@@ -119,8 +122,8 @@ def cgan_gen(
             output=output, model=model, provider=provider, threads=threads,
         )
         return
-    if frames is not None or fps is not None:
-        raise UserError("--frames and --fps are for --morph and --walk", EXIT_USAGE)
+    if frames is not None or fps is not None or loop is not None:
+        raise UserError(ANIMATION_ONLY, EXIT_USAGE)
     tokens = _parse_labels(label or [])
     if threads is not None:
         _usage(check_threads, threads, prefix="--")

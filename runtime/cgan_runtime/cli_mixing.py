@@ -15,6 +15,7 @@ import numpy as np
 from .animation import ANIMATION_FORMATS, DEFAULT_FPS, DEFAULT_FRAMES, MAX_FPS, encode_animation, morph, walk
 from .budget import check_memory, check_picture, request_bytes
 from .cli import (
+    ANIMATION_ONLY,
     PADDING,
     STDOUT,
     _check_budget,
@@ -50,7 +51,10 @@ class Frames:
 
     count: int | None
     fps: int | None
-    loop: bool
+    loop: bool | None
+
+    def given(self) -> bool:
+        return self.count is not None or self.fps is not None or self.loop is not None
 
 
 def parse_condition(mix: str | None, morph_spec: str | None, walk_label: str | None) -> Condition:
@@ -126,7 +130,7 @@ def run_condition(
     images = _usage(_images, generator, condition, images_wanted, count, seed)
     if animated and not grid:
         frames_scaled = np.stack([scale(frame, scale_factor) for frame in images])
-        _write_one(output, encode_animation(frames_scaled, image_format, frames.fps or DEFAULT_FPS, frames.loop))
+        _write_one(output, encode_animation(frames_scaled, image_format, frames.fps or DEFAULT_FPS, frames.loop is not False))
         _note(f"wrote {output} ({len(images)} frames, seed {seed}, {generator.providers[0]})")
         return
     picture = make_grid(images, cols=len(images), padding=PADDING) if grid else images[0]
@@ -137,8 +141,8 @@ def run_condition(
 def _check_request(condition: Condition, frames: Frames, count: int, grid: bool, output: str) -> str:
     """Usage errors that need no model; returns the output's format (GIF or WEBP for an animation)."""
     if condition.kind == "mix":
-        if frames.count is not None or frames.fps is not None:
-            raise UserError("--frames and --fps are for --morph and --walk", EXIT_USAGE)
+        if frames.given():
+            raise UserError(ANIMATION_ONLY, EXIT_USAGE)
         if output == STDOUT and not grid and count > 1:
             raise UserError("-o - writes a single PNG: ask for one image or add --grid", EXIT_USAGE)
         return _output_format(output)
@@ -149,6 +153,8 @@ def _check_request(condition: Condition, frames: Frames, count: int, grid: bool,
     if frames.fps is not None and not 1 <= frames.fps <= MAX_FPS:
         raise UserError(f"--fps must be between 1 and {MAX_FPS}, got {frames.fps}", EXIT_USAGE)
     if grid:
+        if frames.fps is not None or frames.loop is not None:
+            raise UserError("--grid draws a still strip: --fps and --loop are for animations", EXIT_USAGE)
         return _output_format(output)  # one still strip, in any format a still may take
     fmt = Path(output).suffix.lower().lstrip(".")
     if output == STDOUT or fmt not in ANIMATION_FORMATS:

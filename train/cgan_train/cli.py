@@ -19,7 +19,7 @@ from cgan_runtime.errors import (
 )
 from cgan_runtime.files import check_writable, write_output
 
-from .config import DEFAULT_RECIPE, RECIPES, SEED_LIMIT, TrainConfig
+from .config import DEFAULT_DATA_DIR, DEFAULT_RECIPE, RECIPES, SEED_LIMIT, TrainConfig
 
 TRAIN_EXTRA_HINT = "needs the train extra: pip install 'cgan-edge[train,cpu]'"
 
@@ -94,7 +94,7 @@ def _one_line(exc: BaseException) -> str:
 @train_app.command(help=TRAIN_HELP)
 def train(
     data_dir: Optional[Path] = typer.Option(
-        None, help=DATA_DIR_HELP + " Default: data, or with --resume the run's own.", show_default=False
+        None, help=DATA_DIR_HELP + f" Default: {DEFAULT_DATA_DIR}, or with --resume the run's own.", show_default=False
     ),
     out: Path = typer.Option(Path("runs/default"), "--out", "-o", help="Run folder: checkpoints, samples, metrics."),
     recipe: Optional[str] = typer.Option(
@@ -180,7 +180,7 @@ def train(
 def evaluate(
     model: Path = typer.Argument(..., help="A checkpoint (.pt) or an exported generator (.onnx)."),
     data: Optional[str] = typer.Option(None, help=DATA_HELP + " Default: the data set the model was trained on."),
-    data_dir: Path = typer.Option(Path("data"), help=DATA_DIR_HELP),
+    data_dir: Path = typer.Option(Path(DEFAULT_DATA_DIR), help=DATA_DIR_HELP),
     image_size: Optional[int] = typer.Option(None, min=1, help=IMAGE_SIZE_HELP + " Default: the model's."),
     channels: Optional[int] = typer.Option(None, min=1, max=3, help=CHANNELS_HELP + " Default: the model's."),
     skip_bad_images: bool = typer.Option(False, "--skip-bad-images", help=SKIP_HELP),

@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # cgan_train.data imports torch
     from .data import DataSource, LabelledImages
 
 LOSSES = ("bce", "hinge")
+DEFAULT_DATA_DIR = "data"  # where the named sets live (and are downloaded to) unless --data-dir says otherwise
 
 # What a recipe leaves out takes these values (every recipe so far agrees on them).
 _RECIPE_BASE: dict[str, Any] = {"beta2": 0.999, "diversity": 0.0, "critic_width": None}
@@ -74,7 +75,7 @@ class TrainConfig:
     # The data (cgan_train.data.DataSource): a set's name or a folder, and how to shape its images.
     data: str = "mnist"
     # Where the named sets live (--data-dir), recorded so that --resume reads them from the same place.
-    data_dir: str = "data"
+    data_dir: str = DEFAULT_DATA_DIR
     image_size: int | None = None
     channels: int | None = None
     skip_bad_images: bool = False

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .config import DEFAULT_DATA_DIR
+
 # torchvision's class for each named set. MNIST-format sets share the idx files.
 IDX_SOURCES = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}
 SOURCES = (*IDX_SOURCES, "cifar10")
@@ -41,7 +43,7 @@ class DataSource:
     """Where a labelled image set comes from and how to shape it; `data` is a set name or a folder path."""
 
     data: str = DEFAULT_SOURCE
-    data_dir: Path = Path("data")  # where torchvision's sets live (and are downloaded to)
+    data_dir: Path = Path(DEFAULT_DATA_DIR)  # where torchvision's sets live (and are downloaded to)
     image_size: int | None = None  # square side to resize to; None = the images' own
     channels: int | None = None  # 1 or 3; None = the images' own
     download: bool = False
