@@ -81,6 +81,11 @@ def test_walk_works_on_a_version_1_file_and_scales_its_frames(cgan_gen, generato
     assert "loop" not in Image.open(tmp_path / "w.gif").info
 
 
+def test_an_animation_loops_forever_unless_told_no_loop(cgan_gen, tmp_path):
+    assert cgan_gen("--morph", "3:8", "--frames", 3, "-o", "m.gif", "--seed", 1, "--model", TINY_MIXING_MODEL).exit_code == 0
+    assert Image.open(tmp_path / "m.gif").info["loop"] == 0  # GIF's "forever"
+
+
 def test_walk_takes_a_class_name_and_keeps_colour_frames_exact_in_webp(cgan_gen, tmp_path):
     result = cgan_gen("--walk", "green", "--frames", 3, "-o", "w.webp", "--seed", 1, "--model", COLOUR_MODEL)
     assert result.exit_code == 0, result.stderr
@@ -132,6 +137,7 @@ def test_grid_lays_the_frames_out_as_one_strip(cgan_gen, mixer, tmp_path):
         (("--label", 3, "--no-loop", "-o", "x.png"), EXIT_USAGE, "--frames, --fps and --loop are for --morph and --walk"),
         (("--mix", "3=1", "--no-loop", "-o", "x.png"), EXIT_USAGE, "--frames, --fps and --loop are for --morph and --walk"),
         (("--walk", 3, "--grid", "--no-loop", "-o", "x.png"), EXIT_USAGE, "--fps and --loop are for animations"),
+        (("--morph", "3:8", "--grid", "--fps", 5, "-o", "x.png"), EXIT_USAGE, "--fps and --loop are for animations"),
     ],
 )
 def test_bad_requests_fail_with_one_line_and_write_nothing(cgan_gen, tmp_path, args, code, fragment):

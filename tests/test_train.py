@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import pickle
 
@@ -16,7 +17,7 @@ from cgan_train.cli import train_main  # noqa: E402
 from cgan_train.config import TrainConfig  # noqa: E402
 from cgan_train.models import ARCHS, build_models  # noqa: E402
 from cgan_train.losses import mode_seeking_penalty  # noqa: E402
-from cgan_train.trainer import recalibrate_batchnorm, train  # noqa: E402
+from cgan_train.trainer import recalibrate_batchnorm, train, update_ema  # noqa: E402
 
 from support import MNIST_DIR  # noqa: E402
 
@@ -94,8 +95,25 @@ def test_runs_written_before_critic_width_existed_read_as_the_networks_own_width
     old = TrainConfig.for_recipe("conv").to_dict()
     del old["critic_width"]
     assert TrainConfig.from_dict(old).critic_width is None
+
+
+def test_train_config_refuses_a_critic_width_below_one():
     with pytest.raises(ValueError, match="critic width must be >= 1"):
         TrainConfig.for_recipe("conv", critic_width=0)
+
+
+def test_weight_average_moves_each_weight_by_one_minus_decay_and_copies_the_buffers():
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    average = copy.deepcopy(model)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+        model[1].running_mean.fill_(5.0)
+    before = [p.clone() for p in average.parameters()]
+    update_ema(average, model, decay=0.9)
+    for old, new, target in zip(before, average.parameters(), model.parameters()):
+        torch.testing.assert_close(new, old + 0.1 * (target - old))
+    assert torch.equal(average[1].running_mean, model[1].running_mean)
 
 
 def test_train_config_rejects_unknown_recipe():

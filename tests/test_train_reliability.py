@@ -210,6 +210,15 @@ def test_resume_keeps_the_runs_plan_and_refuses_what_it_cannot_change(cgan_train
     one_line(cgan_train("--out", out, "--resume", "--lr", "0.1"), EXIT_USAGE, "--resume cannot change lr 0.0002 -> 0.1")
     one_line(cgan_train("--out", out, "--resume", "--recipe", "edge"), EXIT_USAGE, "cannot change recipe mlp -> edge")
     one_line(cgan_train("--out", out, "--resume", "--batch-size", "32"), EXIT_USAGE, "batch_size 64 -> 32")
+    one_line(cgan_train("--out", out, "--resume", "--critic-width", "64"), EXIT_USAGE, "critic_width None -> 64")
+
+
+@needs_mnist
+def test_critic_width_is_recorded_with_the_run(cgan_train, tmp_path):
+    out = tmp_path / "run"
+    assert cgan_train(*SMOKE, "--critic-width", "48", "--out", out, "--max-steps", "2").exit_code == 0
+    assert load_checkpoint(out / "last.pt")["train_config"]["critic_width"] == 48
+    assert load_checkpoint(out / "last.pt")["discriminator"]["net.0.weight"].shape[0] == 48
 
 
 # --- faults -------------------------------------------------------------------------

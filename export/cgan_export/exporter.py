@@ -24,7 +24,7 @@ import cgan_runtime
 from cgan_runtime.contract import DEFAULT_OPSET, MIN_OPSET, ModelSpec, Provenance, to_metadata
 from cgan_runtime.files import atomic_write_bytes
 from cgan_train.checkpoint import file_sha256, inference_generator, load_checkpoint, recipe_of
-from cgan_train.config import DEFAULT_DATA_DIR
+from cgan_train.config import DEFAULT_DATA_DIR, TrainConfig
 from cgan_train.data import DataSource
 
 from .graph import MAX_OPSET, export_onnx, fp16_weights, int8_weights, opset_of, set_metadata
@@ -180,8 +180,6 @@ def _parity(generator: torch.nn.Module, onnx_path: Path, nz: int, num_classes: i
 def training_data(ckpt: dict, spec: ModelSpec, data_dir: Path | None) -> DataSource:
     """The data set the checkpoint's generator was trained on: its run's source (a set's name or a
     folder, image size, channels), read from `data_dir` when given, else from where the run read it."""
-    from cgan_train.config import TrainConfig
-
     if "train_config" not in ckpt:  # a hand-made checkpoint: its spec names the set
         return DataSource(spec.dataset, data_dir or Path(DEFAULT_DATA_DIR))
     cfg = TrainConfig.from_dict(ckpt["train_config"])

@@ -14,6 +14,7 @@ import sys
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -36,6 +37,18 @@ PROG = "cgan-gen"
 STDOUT = "-"
 PADDING = 2  # make_grid's, between and around the cells of a grid
 ANIMATION_ONLY = "--frames, --fps and --loop are for --morph and --walk"
+
+
+@dataclass(frozen=True)
+class Frames:
+    """--frames, --fps and --loop as given; None where the user left them out."""
+
+    count: int | None
+    fps: int | None
+    loop: bool | None
+
+    def given(self) -> bool:
+        return self.count is not None or self.fps is not None or self.loop is not None
 FILE_BATCH = 256  # images generated at a time when each goes to its own file: memory stays flat
 
 app = typer.Typer(add_completion=False, help="Generate images with a cgan-edge ONNX generator.")
@@ -111,18 +124,19 @@ def cgan_gen(
     """Draw images of the given labels and write them as PNG, JPEG or WebP."""
     if provider not in PROVIDERS:
         raise UserError(f"--provider must be one of {', '.join(PROVIDERS)}, got {provider!r}", EXIT_USAGE)
+    animation = Frames(frames, fps, loop)
     if mix is not None or morph is not None or walk is not None:
-        from .cli_mixing import Frames, parse_condition, run_condition  # here: it imports this module's helpers
+        from .cli_mixing import parse_condition, run_condition  # here: it imports this module's helpers
 
         condition = parse_condition(mix, morph, walk)
         if label or all_labels or info:
             raise UserError(f"--{condition.kind} replaces --label, --all-labels and --info", EXIT_USAGE)
         run_condition(
-            condition, Frames(frames, fps, loop), count=count, seed=seed, grid=grid, scale_factor=scale_factor,
+            condition, animation, count=count, seed=seed, grid=grid, scale_factor=scale_factor,
             output=output, model=model, provider=provider, threads=threads,
         )
         return
-    if frames is not None or fps is not None or loop is not None:
+    if animation.given():
         raise UserError(ANIMATION_ONLY, EXIT_USAGE)
     tokens = _parse_labels(label or [])
     if threads is not None:

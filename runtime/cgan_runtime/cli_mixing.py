@@ -17,6 +17,7 @@ from .budget import check_memory, check_picture, request_bytes
 from .cli import (
     ANIMATION_ONLY,
     PADDING,
+    Frames,
     STDOUT,
     _check_budget,
     _check_destination,
@@ -43,18 +44,6 @@ class Condition:
     weights: dict[int | str, float] | None = None  # --mix: class index or name -> weight
     classes: tuple[int | str, int | str] | None = None  # --morph: from, to (index or name)
     label: int | str | None = None  # --walk (index or name)
-
-
-@dataclass(frozen=True)
-class Frames:
-    """--frames, --fps and --loop as given; None where the user left them out."""
-
-    count: int | None
-    fps: int | None
-    loop: bool | None
-
-    def given(self) -> bool:
-        return self.count is not None or self.fps is not None or self.loop is not None
 
 
 def parse_condition(mix: str | None, morph_spec: str | None, walk_label: str | None) -> Condition:

@@ -112,7 +112,8 @@ def train(
         None, help=_recipe_help("Weight of the mode-seeking penalty (MSGAN), 0 = off", "diversity")
     ),
     critic_width: Optional[int] = typer.Option(
-        None, min=1, help=_recipe_help("Width of the discriminator's first layer (training only)", "critic_width")
+        None, help=_recipe_help("Discriminator width: the MLP's hidden units, the conv critic's first channels "
+                                "(training only)", "critic_width"),
     ),
     max_steps: Optional[int] = typer.Option(None, help="Stop after this many steps in total (smoke runs)."),
     train_limit: Optional[int] = typer.Option(None, help="Train on N images only, the first of each class in turn (smoke runs)."),

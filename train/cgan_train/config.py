@@ -65,7 +65,8 @@ class TrainConfig:
     beta2: float
     ema: float  # decay of the generator's weight average; 0 = off
     diversity: float  # weight of the mode-seeking penalty; 0 = off
-    # The discriminator's width (units or channels of its first layer); None = the network's own.
+    # The discriminator's width (the MLP's hidden units, the conv critic's first channels); None = the
+    # network's own.
     # Training only: the exported generator is the same network whatever its critic.
     critic_width: int | None
     seed: int = 0
@@ -140,7 +141,7 @@ class TrainConfig:
         if "arch" in data and "recipe" not in data:
             data = {("recipe" if k == "arch" else k): v for k, v in data.items()}
         # Runs written before the critic's width was a field used the network's own.
-        data = {"critic_width": None, **data}
+        data = {"critic_width": _RECIPE_BASE["critic_width"], **data}
         names = {f.name for f in fields(cls)}
         unknown = set(data) - names
         if unknown:

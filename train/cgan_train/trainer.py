@@ -324,7 +324,7 @@ def train_step(cfg: TrainConfig, models: Models, x: torch.Tensor, y: torch.Tenso
 
 @torch.no_grad()
 def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
-    # One fused launch per dtype on GPU rather than one per tensor: every training step calls this.
+    # Multi-tensor (foreach) ops: fewer kernel launches on a GPU than one per tensor, every step.
     torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1.0 - decay)
     torch._foreach_copy_(list(ema.buffers()), list(model.buffers()))
 

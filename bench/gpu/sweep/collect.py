@@ -1,10 +1,11 @@
 """Merge every run's metrics and evaluations into one JSON; copy the best.pt files that fit."""
-import json, os, shutil, sys, tarfile
+import json, shutil, sys, tarfile
 from pathlib import Path
 runs, out = Path(sys.argv[1]), Path(sys.argv[2])
 result = {}
 for run in sorted(p for p in runs.iterdir() if p.is_dir()):
-    r = {"metrics": [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()] if (run / "metrics.jsonl").exists() else [],
+    metrics = run / "metrics.jsonl"
+    r = {"metrics": [json.loads(line) for line in metrics.read_text().splitlines()] if metrics.exists() else [],
          "evals": {p.stem: json.loads(p.read_text()) for p in sorted(run.glob("eval-*.json"))},
          "log_tail": (run / "train.log").read_text()[-3000:] if (run / "train.log").exists() else ""}
     result[run.name] = r

@@ -6,7 +6,8 @@
 # with .gpu/data from pack.sh (MNIST gzipped) and .gpu/cache holding the cached MNIST classifier
 # ($CGAN_EDGE_CACHE/mnist-classifier-*.pt), so no run trains its own at the same time.
 # Settings from the environment (the defaults are the device run's): EPOCHS, SNAP_EVERY, TRAIN_DEADLINE (s),
-# EVAL_DEADLINE (s), EXTRA (more cgan-train flags, smoke runs), EVAL_ARGS.
+# EVAL_DEADLINE (s), EXTRA (more cgan-train flags, smoke runs), EVAL_ARGS; DATA and RUNS (scratch folders,
+# /tmp/sweep-data and /tmp/sweep-runs) and OUT (what comes back; /tmp/sweep-out off the device).
 set -uo pipefail
 here=$PWD
 out=${OUT:-/tmp/sweep-out}; mkdir -p "$out"
