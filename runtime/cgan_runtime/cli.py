@@ -37,6 +37,7 @@ PROG = "cgan-gen"
 STDOUT = "-"
 PADDING = 2  # make_grid's, between and around the cells of a grid
 ANIMATION_ONLY = "--frames, --fps and --loop are for --morph and --walk"
+FILE_BATCH = 256  # images generated at a time when each goes to its own file: memory stays flat
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class Frames:
 
     def given(self) -> bool:
         return self.count is not None or self.fps is not None or self.loop is not None
-FILE_BATCH = 256  # images generated at a time when each goes to its own file: memory stays flat
+
 
 app = typer.Typer(add_completion=False, help="Generate images with a cgan-edge ONNX generator.")
 

@@ -119,7 +119,7 @@ def run_condition(
     images = _usage(_images, generator, condition, images_wanted, count, seed)
     if animated and not grid:
         frames_scaled = np.stack([scale(frame, scale_factor) for frame in images])
-        _write_one(output, encode_animation(frames_scaled, image_format, frames.fps or DEFAULT_FPS, frames.loop is not False))
+        _write_one(output, encode_animation(frames_scaled, image_format, frames.fps or DEFAULT_FPS, frames.loop is not False))  # loops unless --no-loop
         _note(f"wrote {output} ({len(images)} frames, seed {seed}, {generator.providers[0]})")
         return
     picture = make_grid(images, cols=len(images), padding=PADDING) if grid else images[0]

@@ -66,8 +66,7 @@ class TrainConfig:
     ema: float  # decay of the generator's weight average; 0 = off
     diversity: float  # weight of the mode-seeking penalty; 0 = off
     # The discriminator's width (the MLP's hidden units, the conv critic's first channels); None = the
-    # network's own.
-    # Training only: the exported generator is the same network whatever its critic.
+    # network's own. Training only: the exported generator is the same whatever its critic.
     critic_width: int | None
     seed: int = 0
     max_steps: int | None = None
