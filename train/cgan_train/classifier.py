@@ -106,40 +106,62 @@ def classifier_for(
     """
     epochs = epochs or default_epochs(len(train))
     path = cache_path(train, test, epochs, cache_dir)
-    model = _seeded_classifier(train.num_classes, train.image_shape)
-    if path.is_file():
-        try:
-            saved = torch.load(path, map_location="cpu", weights_only=True)
-            model.load_state_dict(saved["state_dict"])
-            model.test_accuracy = float(saved["test_accuracy"])
-            return model.to(device).eval()
-        except Exception as exc:  # any damage (truncated, not a checkpoint, wrong shapes): train anew
-            print(f"the cached evaluation classifier {path} is unreadable ({str(exc).splitlines()[0][:120]}); "
-                  "training a new one", file=sys.stderr, flush=True)
-            model = _seeded_classifier(train.num_classes, train.image_shape)
+    model = _load_cached(path, train)
+    if model is None:
+        model = _train_and_measure(train, test, epochs, device, progress, path)
+        _check_accuracy(model, train.dataset, min_accuracy)
+        _save(model, path)
+    return model.to(device).eval()
 
+
+def _load_cached(path: Path, train: LabelledImages) -> Classifier | None:
+    """The classifier cached at `path`, or None when there is none or it is damaged (then it is retrained)."""
+    if not path.is_file():
+        return None
+    model = _seeded_classifier(train.num_classes, train.image_shape)
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(saved["state_dict"])
+        model.test_accuracy = float(saved["test_accuracy"])
+        return model
+    except Exception as exc:  # any damage (truncated, not a checkpoint, wrong shapes): train anew
+        print(f"the cached evaluation classifier {path} is unreadable ({str(exc).splitlines()[0][:120]}); "
+              "training a new one", file=sys.stderr, flush=True)
+        return None
+
+
+def _train_and_measure(train: LabelledImages, test: LabelledImages, epochs: int, device: str | torch.device,
+                       progress: ProgressFn | None, path: Path) -> Classifier:
+    """A fresh classifier trained on `train`, with its accuracy on `test` recorded."""
     print(f"training the evaluation classifier on {len(train):,} images (once, cached in {path.parent})",
           file=sys.stderr, flush=True)
     start = time.perf_counter()
-    _fit(model.to(device), train, epochs, progress)
+    model = _seeded_classifier(train.num_classes, train.image_shape).to(device)
+    _fit(model, train, epochs, progress)
     model.eval()
     logits, _ = model.embed(test.images)
     model.test_accuracy = (logits.argmax(1) == test.labels).float().mean().item()
     print(f"evaluation classifier: {model.test_accuracy:.2%} test accuracy after "
           f"{time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
-    gate = MIN_TEST_ACCURACY.get(train.dataset, 0.0) if min_accuracy is None else min_accuracy
+    return model
+
+
+def _check_accuracy(model: Classifier, dataset: str, min_accuracy: float | None) -> None:
+    """ClassifierError below the gate (MIN_TEST_ACCURACY for the set unless `min_accuracy`); a warning when coarse."""
+    gate = MIN_TEST_ACCURACY.get(dataset, 0.0) if min_accuracy is None else min_accuracy
     if model.test_accuracy < gate:
         raise ClassifierError(f"the evaluation classifier reached only {model.test_accuracy:.2%} test accuracy "
                               f"(needs {gate:.0%}); its scores would be unreliable")
     if model.test_accuracy < WARN_TEST_ACCURACY:
-        print(f"warning: the evaluation classifier reaches only {model.test_accuracy:.2%} on {train.dataset}'s "
+        print(f"warning: the evaluation classifier reaches only {model.test_accuracy:.2%} on {dataset}'s "
               "test images; its label accuracy and FIDs are coarse", file=sys.stderr, flush=True)
 
+
+def _save(model: Classifier, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
              "test_accuracy": model.test_accuracy}
     atomic_write(path, lambda f: torch.save(state, f))
-    return model
 
 
 def default_epochs(n: int) -> int:

@@ -243,8 +243,8 @@ def _load_model(path: Path, device, threads: int):
 
 def _evaluator_for(spec, data, data_dir, image_size, channels, download, skip_bad, device, progress):
     """The Evaluator of the data the model is compared with, shaped like the model's images."""
-    from .classifier import ClassifierError, classifier_for
-    from .data import SOURCES, DataSource, evaluation_splits
+    from .classifier import ClassifierError
+    from .data import SOURCES, DataSource
     from .evaluation import Evaluator
 
     if data is None:
@@ -255,23 +255,11 @@ def _evaluator_for(spec, data, data_dir, image_size, channels, download, skip_ba
     try:
         source = DataSource(data, data_dir, image_size=image_size or (h if h == w else None),
                             channels=channels or c, download=download, skip_bad_images=skip_bad)
-        train, test, note = evaluation_splits(source)
-        model_has = (spec.image_shape, tuple(spec.class_names))
-        data_has = (train.image_shape, tuple(train.class_names))
-        if model_has != data_has:  # found before the classifier is trained
-            raise UserError(f"the model makes {_describe(*model_has)} but {source.name} has "
-                            f"{_describe(*data_has)}", EXIT_USAGE)
-        classifier = classifier_for(train, test, device=device, progress=progress)
+        return Evaluator.for_data(source, device, progress=progress, model=spec)
     except (ValueError, FileNotFoundError) as exc:
         raise UserError(str(exc), EXIT_USAGE) from None
     except (OSError, MemoryError, ClassifierError) as exc:
         raise UserError(str(exc)) from None
-    return Evaluator(train, test, classifier, device, note)
-
-
-def _describe(shape: tuple[int, ...], names: tuple[str, ...]) -> str:
-    shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
-    return f"{'x'.join(map(str, shape))} images of {len(names)} classes ({shown})"
 
 
 @contextmanager

@@ -117,11 +117,16 @@ def canonical_data(data: str) -> str:
     return data if data in SOURCES else str(Path(data).resolve())
 
 
-def evaluation_splits(source: DataSource) -> tuple[LabelledImages, LabelledImages, str]:
-    """(classifier training set, test set, how the test set was chosen) for evaluating on this data."""
+def evaluation_splits(source: DataSource, loaded: LabelledImages | None = None,
+                      ) -> tuple[LabelledImages, LabelledImages, str]:
+    """(classifier training set, test set, how the test set was chosen) for evaluating on this data.
+
+    `loaded`: `load_data(source)`, when the caller has already read it (a training run).
+    """
+    loaded = load_data(source) if loaded is None else loaded
     if not source.is_folder:
-        return load_data(source, train=True), load_data(source, train=False), f"the {source.data} test split"
-    return held_out_split(load_data(source))
+        return loaded, load_data(source, train=False), f"the {source.data} test split"
+    return held_out_split(loaded)
 
 
 def held_out_split(data: LabelledImages) -> tuple[LabelledImages, LabelledImages, str]:

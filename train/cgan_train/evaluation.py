@@ -18,8 +18,10 @@ from typing import Callable, Sequence
 
 import torch
 
+from cgan_runtime.contract import ModelSpec
+
 from .classifier import Classifier, ProgressFn, classifier_for
-from .data import DataSource, LabelledImages, evaluation_splits, held_out_split, load_data, to_model_range
+from .data import DataSource, LabelledImages, evaluation_splits, to_model_range
 
 # (labels int64 [N] on cpu, noise float32 [N, nz] on cpu) -> images float32 [N, C, H, W] in [-1, 1], any device.
 SampleFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -224,15 +226,20 @@ class Evaluator:
     @classmethod
     def for_data(
         cls, source: DataSource, device: str | torch.device = "cpu", cache_dir: Path | None = None,
-        loaded: LabelledImages | None = None, progress: ProgressFn | None = None,
+        loaded: LabelledImages | None = None, progress: ProgressFn | None = None, model: ModelSpec | None = None,
     ) -> Evaluator:
-        """The evaluator of `source`; `loaded` is its training set (a folder: the whole folder) if already read."""
-        if loaded is None:
-            train, test, note = evaluation_splits(source)
-        elif source.is_folder:
-            train, test, note = held_out_split(loaded)
-        else:
-            train, test, note = loaded, load_data(source, train=False), f"the {source.data} test split"
+        """The evaluator of `source`; `loaded` is its training set (a folder: the whole folder) if already read.
+
+        With `model`, a ValueError says so before the classifier is trained if the data's
+        images or classes are not the ones that model draws.
+        """
+        train, test, note = evaluation_splits(source, loaded)
+        if model is not None:
+            model_has = (model.image_shape, tuple(model.class_names))
+            data_has = (train.image_shape, tuple(train.class_names))
+            if model_has != data_has:
+                raise ValueError(f"the model makes {_describe(*model_has)} "
+                                 f"but {source.name} has {_describe(*data_has)}")
         classifier = classifier_for(train, test, cache_dir=cache_dir, device=device, progress=progress)
         return cls(train, test, classifier, device, note)
 
@@ -353,6 +360,11 @@ class Evaluator:
     def _parzen(self, images: torch.Tensor, progress: ProgressFn | None = None) -> ParzenResult:
         validation, test = self._parzen_sets
         return parzen_fit(_unit_pixels(images).to(self.device), validation, test, progress=progress)
+
+
+def _describe(shape: tuple[int, ...], names: tuple[str, ...]) -> str:
+    shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+    return f"{'x'.join(map(str, shape))} images of {len(names)} classes ({shown})"
 
 
 def _parzen_fields(result: ParzenResult | None) -> tuple[float | None, float | None, float | None]:

@@ -65,7 +65,7 @@ def _train(cfg: TrainConfig, data_dir: Path, run: RunFolder, procs: Processes, d
     ckpt = resume_point(run, cfg, procs.device) if resume else None
     if ckpt is None:
         run.check_new(overwrite)
-    distributed.local_batch(cfg.batch_size, procs, pairs=cfg.diversity > 0)  # refuses an uneven split
+    mine = distributed.local_batch(cfg.batch_size, procs, pairs=cfg.diversity > 0)  # refuses an uneven split early
     with distributed.rank0_first(procs):  # rank 0 downloads, if anyone must
         data = load_training_data(cfg, data_dir, download)
     images, labels = training_tensors(cfg, data, procs.device)
@@ -79,7 +79,7 @@ def _train(cfg: TrainConfig, data_dir: Path, run: RunFolder, procs: Processes, d
         distributed.barrier(procs)  # the folder is ready before anyone trains
         while progress.epoch < cfg.epochs and progress.step < total_steps(cfg, steps_per_epoch):
             epoch_number = progress.epoch + 1  # the epoch under way, 1-based (a stop mid-epoch included)
-            record = train_epoch(cfg, models, images, labels, progress, steps_per_epoch, procs)
+            record = train_epoch(cfg, models, images, labels, progress, steps_per_epoch, procs, mine)
             check_weights(models, progress, procs)
             if procs.writes:
                 end_epoch(cfg, models, run, progress, epoch_number, record, evaluator)
@@ -250,12 +250,14 @@ class Models:
 
 
 def train_epoch(cfg: TrainConfig, models: Models, images: torch.Tensor, labels: torch.Tensor,
-                position: Position, steps_per_epoch: int, procs: Processes) -> dict[str, float]:
-    """Train until the epoch ends (or max_steps); advance `position`; return the epoch's record."""
+                position: Position, steps_per_epoch: int, procs: Processes, mine: slice) -> dict[str, float]:
+    """Train until the epoch ends (or max_steps); advance `position`; return the epoch's record.
+
+    `mine` is this process's slice of each global batch (distributed.local_batch).
+    """
     first = position.step - position.epoch * steps_per_epoch  # > 0 only when resuming mid-epoch
     last = min(steps_per_epoch, total_steps(cfg, steps_per_epoch) - position.epoch * steps_per_epoch)
     order = epoch_permutation(cfg.seed, position.epoch, images.shape[0]).to(procs.device)
-    mine = distributed.local_batch(cfg.batch_size, procs, pairs=cfg.diversity > 0)
     draws = torch.Generator(device=procs.device)
     sums = torch.zeros(2, device=procs.device)  # running G and D loss, read once per epoch
     label = f"epoch {position.epoch + 1}/{cfg.epochs}"
