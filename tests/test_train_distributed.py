@@ -47,7 +47,7 @@ def one_process(out: Path, max_steps: int, resume: bool = False) -> None:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Step 4 in one and in two processes; each resumed to step 6 in the other count."""
+    """Step 4 in one and in two processes; each resumed to step 6 in the other count; two faulty runs."""
     if not (MNIST_DIR / "MNIST" / "raw").is_dir():
         pytest.skip(f"no MNIST at {MNIST_DIR}")
     root = tmp_path_factory.mktemp("ddp")
@@ -55,9 +55,11 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
         patch.setattr(torch.nn.Dropout, "forward", lambda self, x: x)
         one_process(root / "one", max_steps=4)
         shutil.copytree(root / "one", root / "one-then-two")
-        # One launch for the three two-process runs; the last fails in rank 1 at step 6.
+        # One launch for the four two-process runs; in the last two, rank 1 alone gets a
+        # non-finite loss, then fails, at step 6.
         launch = torchrun(2, ["--out", root / "two", "--max-steps", 4],
                           ["--out", root / "one-then-two", "--max-steps", 6, "--resume"],
+                          ["--out", root / "nan", "--max-steps", 8, "--test-nan-loss-at-step", 6],
                           ["--out", root / "fails", "--max-steps", 8, "--test-fail-at-step", 6])
         (root / "launch.stderr").write_text(launch.stderr)
         assert (root / "fails").is_dir(), launch.stderr[-3000:]
@@ -136,10 +138,22 @@ def test_checkpoints_resume_across_process_counts(runs):
 
 @needs_mnist
 def test_a_failure_in_one_process_ends_the_run_with_one_line_and_keeps_last_pt(runs):
-    errors = [line for line in (runs / "launch.stderr").read_text().splitlines() if line.startswith("cgan-train:")]
-    assert errors == ["cgan-train: error: rank 1: injected failure"]
+    assert errors(runs, "injected") == ["cgan-train: error: rank 1: injected failure"]
     assert load_checkpoint(runs / "fails" / "last.pt")["step"] == 4  # epoch 1, the last complete one
     assert len((runs / "fails" / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+@needs_mnist
+def test_a_non_finite_loss_in_one_process_stops_every_process_at_that_step_and_keeps_last_pt(runs):
+    assert errors(runs, "diverged") == ["cgan-train: error: training diverged: non-finite loss at step 6 (epoch 2); "
+                                        "nothing of it was saved, last.pt is the last good checkpoint (try a lower --lr)"]
+    assert load_checkpoint(runs / "nan" / "last.pt")["step"] == 4
+
+
+def errors(runs: Path, word: str) -> list[str]:
+    """The launch's one-line errors that contain `word`."""
+    lines = (runs / "launch.stderr").read_text().splitlines()
+    return [line for line in lines if line.startswith("cgan-train:") and word in line]
 
 
 def test_global_batch_must_split_evenly_over_the_processes():

@@ -243,6 +243,20 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
 
 
 @needs_mnist
+def test_the_losses_are_looked_at_every_fifty_steps_and_at_each_epochs_end_not_every_step(tmp_path, monkeypatch):
+    looked_after = []
+    real_check = trainer.check_losses
+
+    def check(first_bad, position, procs):
+        looked_after.append(position.step)
+        real_check(first_bad, position, procs)
+
+    monkeypatch.setattr(trainer, "check_losses", check)
+    train(smoke(batch_size=4), MNIST_DIR, tmp_path, device="cpu")  # 64 steps an epoch
+    assert trainer.DIVERGENCE_CHECK_EVERY == 50 and looked_after == [50, 64, 114, 128]
+
+
+@needs_mnist
 def test_ctrl_c_prints_interrupted_exits_130_and_leaves_no_temp_files(cgan_train, tmp_path, monkeypatch):
     out = tmp_path / "run"
     train(smoke(epochs=1), MNIST_DIR, out, device="cpu")

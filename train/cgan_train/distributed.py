@@ -139,6 +139,14 @@ def all_finite(values: torch.Tensor, procs: Processes) -> bool:
     return bad.item() == 0
 
 
+def earliest(value: torch.Tensor, procs: Processes) -> int:
+    """The smallest of a one-element integer tensor over every rank."""
+    value = value.reshape(1).clone()
+    if procs.world > 1:
+        dist.all_reduce(value, op=dist.ReduceOp.MIN)
+    return int(value.item())
+
+
 class _SumOverRanks(torch.autograd.Function):
     """all_reduce(SUM) with a gradient: each rank's input feeds every rank's output."""
 

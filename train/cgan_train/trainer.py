@@ -35,6 +35,10 @@ from .rundir import RunFolder
 from .samplers import checkpoint_sampler
 
 SAMPLES_PER_LABEL = 10
+# Steps between looks at the losses. A look waits for the device (and, under torchrun,
+# for every process); looking every step would stall a GPU's queue of work.
+DIVERGENCE_CHECK_EVERY = 50
+_NO_STEP = 2**62
 
 
 class TrainingDiverged(RuntimeError):
@@ -260,26 +264,35 @@ def train_epoch(cfg: TrainConfig, models: Models, images: torch.Tensor, labels: 
     order = epoch_permutation(cfg.seed, position.epoch, images.shape[0]).to(procs.device)
     draws = torch.Generator(device=procs.device)
     sums = torch.zeros(2, device=procs.device)  # running G and D loss, read once per epoch
+    first_bad = torch.full((), _NO_STEP, device=procs.device)  # the first step with a non-finite loss
     label = f"epoch {position.epoch + 1}/{cfg.epochs}"
     with EpochBar(label, last, first, cfg.batch_size, show=procs.writes) as bar:
         for i in range(first, last):
             idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size][mine]
             z, y_fake = step_draws(cfg, models.spec, position.step, draws, procs)
             losses = train_step(cfg, models, to_model_range(images[idx]), labels[idx], z[mine], y_fake[mine])
-            if not distributed.all_finite(losses, procs):
-                raise TrainingDiverged(
-                    f"training diverged: non-finite loss at step {position.step + 1} (epoch {position.epoch + 1}); "
-                    f"nothing of it was saved, last.pt is the last good checkpoint (try a lower --lr)"
-                )
+            first_bad = torch.where(losses.isfinite().all(), first_bad, first_bad.clamp_max(position.step + 1))
             sums += losses
             position.step += 1
             bar.step_done()
+            if (i + 1 - first) % DIVERGENCE_CHECK_EVERY == 0 or i + 1 == last:
+                check_losses(first_bad, position, procs)
     if last == steps_per_epoch:
         position.epoch += 1
     done = max(last - first, 1)
     return {"epoch": position.epoch, "step": position.step, "loss_g": (sums[0] / done).item(),
             "loss_d": (sums[1] / done).item(), "images_per_s": bar.images_per_s(),
             "seconds": bar.clock() - bar.started}
+
+
+def check_losses(first_bad: torch.Tensor, position: Position, procs: Processes) -> None:
+    """TrainingDiverged if any process saw a non-finite loss; nothing is saved until an epoch ends."""
+    step = distributed.earliest(first_bad, procs)
+    if step != _NO_STEP:
+        raise TrainingDiverged(
+            f"training diverged: non-finite loss at step {step} (epoch {position.epoch + 1}); "
+            f"nothing of it was saved, last.pt is the last good checkpoint (try a lower --lr)"
+        )
 
 
 def step_draws(cfg: TrainConfig, spec: ModelSpec, step: int, draws: torch.Generator,
