@@ -45,8 +45,8 @@ def assert_exported_as(report: ExportReport, path: Path, image_shape: tuple[int,
     gen = Generator(path, provider="cpu")
     assert gen.spec.arch == "conv" and gen.spec.image_shape == image_shape
     ops = {node.op_type for node in onnx.load(path).graph.node}
-    # Per-label BatchNorm tables folded into constants; upsample-then-conv run as per-phase convs.
-    assert "BatchNormalization" not in ops and "Resize" not in ops and "DepthToSpace" in ops
+    # Per-label BatchNorm tables folded into constants; upsample-then-conv run as transposed convs.
+    assert "BatchNormalization" not in ops and "Resize" not in ops and "ConvTranspose" in ops
 
 
 def test_conv_export_matches_torch_and_loads_in_the_runtime(conv_export):
