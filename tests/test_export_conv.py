@@ -77,3 +77,43 @@ def test_conv_int8_is_static_qdq_on_integer_convolutions(conv_export, tmp_path, 
     labels = np.arange(200) % 10
     reference = Generator(fp32_path, provider="cpu").generate_raw(labels, seed=3)
     assert np.abs(smaller.generate_raw(labels, seed=3) - reference).mean() < 0.05
+
+
+def upsample_then_conv(pads: list[int]) -> onnx.ModelProto:
+    """x [1, 3, 5, 5] -> nearest x2 Resize -> 3x3 Conv (3 -> 4, with bias) -> y: the block the exporter rewrites."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(np.array([1, 1, 2, 2], dtype=np.float32), "scales"),
+             numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "w"),
+             numpy_helper.from_array(rng.standard_normal(4).astype(np.float32), "b")]
+    nodes = [helper.make_node("Resize", ["x", "", "scales"], ["up"], mode="nearest", nearest_mode="floor",
+                              coordinate_transformation_mode="asymmetric"),
+             helper.make_node("Conv", ["up", "w", "b"], ["y"], kernel_shape=[3, 3], pads=pads)]
+    graph = helper.make_graph(nodes, "block", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 5, 5])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+
+
+def run(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    import onnxruntime
+
+    return onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x})[0]
+
+
+def test_upsample_then_conv_becomes_one_transposed_conv_computing_the_same_image():
+    from cgan_export.graph import transposed_convolutions
+
+    model = upsample_then_conv(pads=[1, 1, 1, 1])
+    rewritten = transposed_convolutions(model)
+    x = np.random.default_rng(1).standard_normal((1, 3, 5, 5)).astype(np.float32)
+    assert [node.op_type for node in rewritten.graph.node] == ["ConvTranspose"]
+    np.testing.assert_allclose(run(rewritten, x), run(model, x), atol=1e-5)
+
+
+def test_a_conv_the_rewrite_does_not_match_is_left_as_it_is():
+    from cgan_export.graph import transposed_convolutions
+
+    unpadded = transposed_convolutions(upsample_then_conv(pads=[0, 0, 0, 0]))
+    assert [node.op_type for node in unpadded.graph.node] == ["Resize", "Conv"]
