@@ -71,12 +71,25 @@ def test_conv_int8_is_static_qdq_on_integer_convolutions(conv_export, tmp_path, 
     assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
     int8_weights = [i for i in graph.initializer if i.data_type == onnx.TensorProto.INT8]
     assert len(int8_weights) >= 2  # both convolutions' kernels are stored as int8
+    # What onnxruntime runs: its integer conv kernel, and no float (transposed) conv left.
+    ran = {node.op_type for node in onnxruntime_optimized(tmp_path / "g.int8.onnx", tmp_path).graph.node}
+    assert "QLinearConv" in ran and not {"Conv", "ConvTranspose"} & ran
     assert report.size_bytes < fp32.size_bytes
     smaller = Generator(tmp_path / "g.int8.onnx", provider="cpu")
     assert smaller.metadata[KEY_PRECISION] == "int8"
     labels = np.arange(200) % 10
     reference = Generator(fp32_path, provider="cpu").generate_raw(labels, seed=3)
     assert np.abs(smaller.generate_raw(labels, seed=3) - reference).mean() < 0.05
+
+
+def onnxruntime_optimized(path: Path, tmp_path: Path) -> onnx.ModelProto:
+    """The graph onnxruntime's CPU provider runs for `path`, after its fusions."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return onnx.load(tmp_path / "optimized.onnx")
 
 
 def upsample_then_conv(pads: list[int]) -> onnx.ModelProto:
@@ -117,3 +130,13 @@ def test_a_conv_the_rewrite_does_not_match_is_left_as_it_is():
 
     unpadded = transposed_convolutions(upsample_then_conv(pads=[0, 0, 0, 0]))
     assert [node.op_type for node in unpadded.graph.node] == ["Resize", "Conv"]
+
+
+def test_for_int8_a_transposed_conv_becomes_per_phase_convs_computing_the_same_image():
+    from cgan_export.graph import phase_convolutions, transposed_convolutions
+
+    transposed = transposed_convolutions(upsample_then_conv(pads=[1, 1, 1, 1]))
+    phases = phase_convolutions(transposed)
+    x = np.random.default_rng(1).standard_normal((1, 3, 5, 5)).astype(np.float32)
+    assert [node.op_type for node in phases.graph.node] == ["Conv"] * 4 + ["Concat", "DepthToSpace"]
+    np.testing.assert_allclose(run(phases, x), run(transposed, x), atol=1e-5)

@@ -6,6 +6,7 @@ import contextlib
 import io
 import logging
 import tempfile
+from collections import Counter
 import warnings
 from pathlib import Path
 
@@ -158,10 +159,9 @@ def transposed_convolutions(model: onnx.ModelProto) -> onnx.ModelProto:
     graph = model.graph
     inits = {i.name: i for i in graph.initializer}
     producers = {out: node for node in graph.node for out in node.output}
-    uses: dict[str, int] = {}
-    for node in graph.node:
-        for name in node.input:
-            uses[name] = uses.get(name, 0) + 1
+    # Readers of each value, graph outputs included: an upsampled map read anywhere else must stay.
+    uses = Counter(name for node in graph.node for name in node.input)
+    uses.update(out.name for out in graph.output)
     dropped, nodes = set(), []
     for node in graph.node:
         resize = producers.get(node.input[0]) if node.op_type == "Conv" else None
@@ -172,7 +172,7 @@ def transposed_convolutions(model: onnx.ModelProto) -> onnx.ModelProto:
         kernel = np.einsum("ya,xb,oiab->ioyx", _TRANSPOSED_TAPS, _TRANSPOSED_TAPS, weight).astype(weight.dtype)
         name = f"{node.name or node.output[0]}__transposed"
         graph.initializer.append(numpy_helper.from_array(kernel, f"{name}_w"))
-        inputs = [resize.input[0], f"{name}_w", *node.input[2:3]]
+        inputs = [resize.input[0], f"{name}_w", *[bias for bias in node.input[2:3] if bias]]
         nodes.append(helper.make_node("ConvTranspose", inputs, list(node.output), name=name,
                                       kernel_shape=[4, 4], strides=[2, 2], pads=[1, 1, 1, 1]))
         dropped.add(resize.output[0])
@@ -181,7 +181,7 @@ def transposed_convolutions(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-def _upsample_foldable(resize: onnx.NodeProto, conv: onnx.NodeProto, inits: dict, uses: dict[str, int]) -> bool:
+def _upsample_foldable(resize: onnx.NodeProto, conv: onnx.NodeProto, inits: dict, uses: Counter) -> bool:
     """A nearest x2 (floor, asymmetric) Resize feeding only a plain 3x3, padding-1 Conv."""
     r = {a.name: helper.get_attribute_value(a) for a in resize.attribute}
     c = {a.name: helper.get_attribute_value(a) for a in conv.attribute}
@@ -197,6 +197,55 @@ def _upsample_foldable(resize: onnx.NodeProto, conv: onnx.NodeProto, inits: dict
     )
 
 
+# A 4x4, stride-2, padding-1 transposed conv draws output row 2i from input rows i - 1 and i
+# (kernel rows 3 and 1), and row 2i + 1 from input rows i and i + 1 (kernel rows 2 and 0).
+_PHASE_KERNEL_ROWS = ([3, 1], [2, 0])
+
+
+def phase_convolutions(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Rewrite each 4x4, stride-2, padding-1 ConvTranspose as one 2x2 Conv per output phase,
+    interleaved by DepthToSpace: the same function, for int8, because onnxruntime runs Conv in
+    integers (QLinearConv) but has no integer ConvTranspose.
+    """
+    model = _copy(model)
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    nodes = []
+    for node in graph.node:
+        if node.op_type != "ConvTranspose" or not _phase_splittable(node, inits):
+            nodes.append(node)
+            continue
+        weight = numpy_helper.to_array(inits[node.input[1]])  # [C_in, C_out, 4, 4]
+        prefix = node.name or node.output[0]
+        phases = []
+        for a, b in [(0, 0), (0, 1), (1, 0), (1, 1)]:
+            name = f"{prefix}__phase{a}{b}"
+            kernel = weight[:, :, _PHASE_KERNEL_ROWS[a]][:, :, :, _PHASE_KERNEL_ROWS[b]].transpose(1, 0, 2, 3)
+            graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(kernel), f"{name}_w"))
+            inputs = [node.input[0], f"{name}_w", *[bias for bias in node.input[2:3] if bias]]
+            # Phase a reads input rows i - 1 + a and i + a: pad one row above (a = 0) or below (a = 1).
+            nodes.append(helper.make_node("Conv", inputs, [name], name=name, kernel_shape=[2, 2],
+                                          pads=[1 - a, 1 - b, a, b]))
+            phases.append(name)
+        nodes.append(helper.make_node("Concat", phases, [f"{prefix}__phases"], axis=1))
+        # DCR: channel (a * 2 + b) * C_out + c lands on pixel (2i + a, 2j + b) of channel c.
+        nodes.append(helper.make_node("DepthToSpace", [f"{prefix}__phases"], list(node.output), blocksize=2,
+                                      mode="DCR"))
+    _set_nodes(graph, nodes)
+    return model
+
+
+def _phase_splittable(node: onnx.NodeProto, inits: dict) -> bool:
+    """A plain 4x4, stride-2, padding-1 ConvTranspose with a constant kernel: what `transposed_convolutions` writes."""
+    t = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    return (
+        node.input[1] in inits and list(t.get("kernel_shape", [])) == [4, 4] and list(t.get("strides", [])) == [2, 2]
+        and list(t.get("pads", [])) == [1, 1, 1, 1] and list(t.get("dilations", [1, 1])) == [1, 1]
+        and t.get("group", 1) == 1 and t.get("auto_pad", b"NOTSET") == b"NOTSET"
+        and not any(t.get("output_padding", [])) and "output_shape" not in t
+    )
+
+
 def int8_weights(model: onnx.ModelProto, spec: ModelSpec) -> onnx.ModelProto:
     """int8 by the method that suits the graph: static QDQ for convolutions, dynamic for MLPs."""
     convolutional = any(node.op_type in ("Conv", "ConvTranspose") for node in model.graph.node)
@@ -208,7 +257,8 @@ def int8_static(model: onnx.ModelProto, spec: ModelSpec) -> onnx.ModelProto:
     inputs (standard-normal noise, every label alike).
 
     Dynamic quantization leaves Conv in float32; QDQ pairs around it let
-    onnxruntime fuse it into its integer QLinearConv kernel.
+    onnxruntime fuse it into its integer QLinearConv kernel. Transposed convs
+    become per-phase convs first: onnxruntime has no integer ConvTranspose.
     """
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
@@ -226,12 +276,12 @@ def int8_static(model: onnx.ModelProto, spec: ModelSpec) -> onnx.ModelProto:
 
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
-        onnx.save(model, src)
+        onnx.save(phase_convolutions(model), src)
         with _quiet(""):
             quantize_static(
                 src, dst, Inputs(), quant_format=QuantFormat.QDQ, per_channel=True,
                 activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                op_types_to_quantize=["Conv", "ConvTranspose", "Gemm", "MatMul"],
+                op_types_to_quantize=["Conv", "Gemm", "MatMul"],
                 nodes_to_exclude=_class_weight_nodes(model),
             )
         quantized = onnx.load(dst)
