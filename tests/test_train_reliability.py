@@ -243,6 +243,16 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
 
 
 @needs_mnist
+def test_a_divergence_after_resuming_mid_epoch_names_its_own_step(tmp_path, monkeypatch):
+    train(smoke(max_steps=2), MNIST_DIR, tmp_path, device="cpu")  # stops mid-epoch 1, at step 2
+    real_loss = trainer.generator_loss
+    monkeypatch.setattr(trainer, "generator_loss", lambda kind, logits: real_loss(kind, logits) * float("nan"))
+    with pytest.raises(TrainingDiverged, match="non-finite loss at step 3 "):
+        train(smoke(), MNIST_DIR, tmp_path, device="cpu", resume=True)
+    assert load_checkpoint(tmp_path / "last.pt")["step"] == 2
+
+
+@needs_mnist
 def test_the_losses_are_looked_at_every_fifty_steps_and_at_each_epochs_end_not_every_step(tmp_path, monkeypatch):
     looked_after = []
     real_check = trainer.check_losses

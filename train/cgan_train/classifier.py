@@ -158,6 +158,7 @@ def _check_accuracy(model: Classifier, dataset: str, min_accuracy: float | None)
 
 
 def _save(model: Classifier, path: Path) -> None:
+    """Weights and measured accuracy, written atomically: a cache is whole or absent."""
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
              "test_accuracy": model.test_accuracy}

@@ -10,6 +10,8 @@ group at all. The rules every rank follows (trainer.py applies them):
   takes its slice: N processes see the batches one process would.
 - The generator's BatchNorm layers normalise with the global batch's statistics.
 - Rank 0 alone evaluates and writes the run folder; the others wait at a barrier.
+- A non-finite loss in any rank stops every rank at the same look, naming the
+  earliest bad step over all of them (`earliest`).
 """
 
 from __future__ import annotations

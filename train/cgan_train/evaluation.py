@@ -21,7 +21,7 @@ import torch
 from cgan_runtime.contract import ModelSpec
 
 from .classifier import Classifier, ProgressFn, classifier_for
-from .data import DataSource, LabelledImages, evaluation_splits, to_model_range
+from .data import DataSource, LabelledImages, evaluation_splits
 
 # (labels int64 [N] on cpu, noise float32 [N, nz] on cpu) -> images float32 [N, C, H, W] in [-1, 1], any device.
 SampleFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

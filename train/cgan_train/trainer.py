@@ -38,7 +38,7 @@ SAMPLES_PER_LABEL = 10
 # Steps between looks at the losses. A look waits for the device (and, under torchrun,
 # for every process); looking every step would stall a GPU's queue of work.
 DIVERGENCE_CHECK_EVERY = 50
-_NO_STEP = 2**62
+_NO_STEP = 2**62  # "no bad step yet": larger than any step, so the earliest bad one is the minimum
 
 
 class TrainingDiverged(RuntimeError):
@@ -257,7 +257,8 @@ def train_epoch(cfg: TrainConfig, models: Models, images: torch.Tensor, labels: 
                 position: Position, steps_per_epoch: int, procs: Processes, mine: slice) -> dict[str, float]:
     """Train until the epoch ends (or max_steps); advance `position`; return the epoch's record.
 
-    `mine` is this process's slice of each global batch (distributed.local_batch).
+    `mine` is this process's slice of each global batch (distributed.local_batch). Raises
+    TrainingDiverged, in every process alike, once a look at the losses finds a non-finite one.
     """
     first = position.step - position.epoch * steps_per_epoch  # > 0 only when resuming mid-epoch
     last = min(steps_per_epoch, total_steps(cfg, steps_per_epoch) - position.epoch * steps_per_epoch)
