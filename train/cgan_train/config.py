@@ -36,9 +36,10 @@ RECIPES: dict[str, dict[str, Any]] = {
                 "beta1": 0.5, "ema": 0.0},
         "edge": {"network": "mlp", "loss": "bce", "nz": 100, "epochs": 75, "batch_size": 64, "lr": 2e-4,
                  "beta1": 0.5, "ema": 0.999},
-        # 28 epochs: the shipped run's per-epoch FID was flat from epoch 18 to 28 (best: 23).
+        # A light mode-seeking penalty (0.1) widens each label's styles: within-label FID 13.0
+        # after 28 epochs against 15.2 without it (weight 1 drew wrong digits). assets/README.md.
         "conv": {"network": "conv", "loss": "hinge", "nz": 100, "epochs": 28, "batch_size": 64, "lr": 2e-4,
-                 "beta1": 0.5, "ema": 0.999},
+                 "beta1": 0.5, "ema": 0.999, "diversity": 0.1},
     }.items()
 }
 DEFAULT_RECIPE = "conv"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On the lent GPU, from the repo root: train variants of the conv recipe side by side, then score each
 # best.pt and the snapshots of every SNAP_EVERY epochs with cgan-eval; what comes back is under $OUT.
-# The run behind the shipped model (assets/README.md):
+# The run behind the conv model shipped before its mode-seeking penalty (assets/README.md):
 #   run(carry=[".gpu/data", ".gpu/cache"], command="bash bench/gpu/sweep/run.sh", timeout_s=570)
 # with .gpu/data from pack.sh (MNIST gzipped) and .gpu/cache holding the cached MNIST classifier
 # ($CGAN_EDGE_CACHE/mnist-classifier-*.pt), so no run trains its own at the same time.
