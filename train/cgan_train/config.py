@@ -27,7 +27,7 @@ _RECIPE_BASE: dict[str, Any] = {"beta2": 0.999, "diversity": 0.0, "critic_width"
 # it), which is what lifts eval-mode quality. `conv`, the default and the recipe
 # of the shipped model, is the DCGAN-shaped pair (label in every generator block,
 # spectral-norm projection critic) with hinge loss and a weight average, SNGAN's
-# settings for this size of network. assets/README.md has the measurements behind
+# settings for this size of network, and a light mode-seeking penalty. assets/README.md has the measurements behind
 # each; command-line flags override a field.
 RECIPES: dict[str, dict[str, Any]] = {
     name: {**recipe, **{k: v for k, v in _RECIPE_BASE.items() if k not in recipe}}
@@ -37,7 +37,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         "edge": {"network": "mlp", "loss": "bce", "nz": 100, "epochs": 75, "batch_size": 64, "lr": 2e-4,
                  "beta1": 0.5, "ema": 0.999},
         # A light mode-seeking penalty (0.1) widens each label's styles: within-label FID 13.0
-        # after 28 epochs against 15.2 without it (weight 1 drew wrong digits). assets/README.md.
+        # after 28 epochs against 15.2 for the no-penalty run's best epoch (weight 1 drew wrong digits).
         "conv": {"network": "conv", "loss": "hinge", "nz": 100, "epochs": 28, "batch_size": 64, "lr": 2e-4,
                  "beta1": 0.5, "ema": 0.999, "diversity": 0.1},
     }.items()

@@ -22,9 +22,9 @@ mkdir -p "$CGAN_EDGE_CACHE" && cp .gpu/cache/*.pt "$CGAN_EDGE_CACHE/"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null
 python3 -c "import torch, torchvision; print('torch', torch.__version__, torchvision.__version__, torch.cuda.is_available())"
 declare -A variants=(
-  [base]=""
+  [base]="--diversity 0"
   [div1]="--diversity 1"
-  [cw64]="--critic-width 64"
+  [cw64]="--critic-width 64 --diversity 0"
   [cw64div1]="--critic-width 64 --diversity 1"
 )
 pids=()
