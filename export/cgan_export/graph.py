@@ -6,8 +6,8 @@ import contextlib
 import io
 import logging
 import tempfile
-from collections import Counter
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np

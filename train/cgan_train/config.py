@@ -27,8 +27,8 @@ _RECIPE_BASE: dict[str, Any] = {"beta2": 0.999, "diversity": 0.0, "critic_width"
 # it), which is what lifts eval-mode quality. `conv`, the default and the recipe
 # of the shipped model, is the DCGAN-shaped pair (label in every generator block,
 # spectral-norm projection critic) with hinge loss and a weight average, SNGAN's
-# settings for this size of network, and a light mode-seeking penalty. assets/README.md has the measurements behind
-# each; command-line flags override a field.
+# settings for this size of network, and a light mode-seeking penalty.
+# assets/README.md has the measurements behind each; command-line flags override a field.
 RECIPES: dict[str, dict[str, Any]] = {
     name: {**recipe, **{k: v for k, v in _RECIPE_BASE.items() if k not in recipe}}
     for name, recipe in {
