@@ -19,13 +19,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cgan_runtime.contract import MNIST_CLASS_NAMES
+
 from .config import DEFAULT_DATA_DIR
 
 # torchvision's class for each named set. MNIST-format sets share the idx files.
 IDX_SOURCES = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}
 SOURCES = (*IDX_SOURCES, "cifar10")
 DEFAULT_SOURCE = "mnist"
-MNIST_CLASS_NAMES = tuple(str(d) for d in range(10))
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
 # A folder's evaluation holds out every HELD_OUT_EVERY-th image of each class (in name order).
