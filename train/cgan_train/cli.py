@@ -19,7 +19,7 @@ from cgan_runtime.errors import (
 )
 from cgan_runtime.files import check_writable, write_output
 
-from .config import DEFAULT_DATA_DIR, DEFAULT_RECIPE, RECIPES, SEED_LIMIT, TrainConfig
+from .config import DEFAULT_DATA_DIR, DEFAULT_RECIPE, RECIPES, TRAINING_SEED_LIMIT, TrainConfig
 
 TRAIN_EXTRA_HINT = "needs the train extra: pip install 'cgan-edge[train,cpu]'"
 
@@ -193,7 +193,7 @@ def evaluate(
         True, "--parzen/--no-parzen", help="Include the Parzen-window log-likelihood (grey 28x28 sets only)."
     ),
     device: str = typer.Option("auto", help="auto, cpu or cuda (for checkpoints and the classifier)."),
-    seed: int = typer.Option(0, max=SEED_LIMIT - 1, help="Seed for the evaluation noise."),  # torch's limit
+    seed: int = typer.Option(0, max=TRAINING_SEED_LIMIT - 1, help="Seed for the evaluation noise."),
     download: bool = typer.Option(True, "--download/--no-download", help="Download a named data set if missing."),
     threads: Optional[int] = typer.Option(
         None, min=1, max=1024, help="CPU threads (default: $OMP_NUM_THREADS, else the idle cores)."

@@ -49,7 +49,9 @@ DEFAULT_RECIPE = "conv"
 # run; changing it would make a different run.
 PLAN_FIELDS = ("epochs", "max_steps", "evaluate", "data_dir")
 
-SEED_LIMIT = 2**64  # seeds are hashed (trainer.derive_seed); this keeps them a 64-bit number
+# Training seeds are hashed (trainer.derive_seed) and feed torch, which takes 64 bits; generation
+# seeds are another range, the portable noise rule's (cgan_runtime.inputs.SEED_LIMIT, 2**53).
+TRAINING_SEED_LIMIT = 2**64
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,7 @@ class TrainConfig:
             (self.nz >= 1, f"nz must be >= 1, got {self.nz}"),
             (self.critic_width is None or self.critic_width >= 1,
              f"critic width must be >= 1, got {self.critic_width}"),
-            (0 <= self.seed < SEED_LIMIT, f"seed must be in [0, 2**64), got {self.seed}"),
+            (0 <= self.seed < TRAINING_SEED_LIMIT, f"seed must be in [0, 2**64), got {self.seed}"),
             (self.max_steps is None or self.max_steps >= 1, f"max steps must be >= 1, got {self.max_steps}"),
             (self.train_limit is None or self.train_limit >= 1, f"train limit must be >= 1, got {self.train_limit}"),
         ]
