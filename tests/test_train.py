@@ -15,7 +15,7 @@ from cgan_runtime.errors import EXIT_USAGE  # noqa: E402
 from cgan_train.checkpoint import inference_generator, load_checkpoint, recipe_of, save_checkpoint  # noqa: E402
 from cgan_train.cli import train_main  # noqa: E402
 from cgan_train.config import TrainConfig  # noqa: E402
-from cgan_train.models import ARCHS, build_models  # noqa: E402
+from cgan_train.models import NETWORKS, build_models  # noqa: E402
 from cgan_train.losses import mode_seeking_penalty  # noqa: E402
 from cgan_train.trainer import recalibrate_batchnorm, train, update_ema  # noqa: E402
 
@@ -30,7 +30,7 @@ def smoke_config(**overrides) -> TrainConfig:
     return TrainConfig.for_recipe("mlp", **{**base, **overrides})
 
 
-@pytest.mark.parametrize("arch", sorted(ARCHS))
+@pytest.mark.parametrize("arch", sorted(NETWORKS))
 def test_models_map_noise_and_labels_to_images_and_images_to_logits(arch):
     spec = ModelSpec(arch=arch, nz=7)
     g, d = build_models(spec)
@@ -79,7 +79,7 @@ def test_train_config_rejects_bad_values(overrides, message):
         TrainConfig.for_recipe("mlp", **overrides)
 
 
-@pytest.mark.parametrize("arch", sorted(ARCHS))
+@pytest.mark.parametrize("arch", sorted(NETWORKS))
 def test_critic_width_widens_the_discriminator_and_leaves_the_generator_alone(arch):
     spec = ModelSpec(arch=arch)
     g_own, d_own = build_models(spec)

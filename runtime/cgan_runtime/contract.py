@@ -83,7 +83,7 @@ class ModelSpec:
     runtime can rebuild it from the ONNX file alone.
     """
 
-    arch: str = "mlp"
+    arch: str = "mlp"  # the network, by its name in training (cgan_train.models.NETWORKS); "arch" in the file
     nz: int = 100
     num_classes: int = 10
     class_names: tuple[str, ...] = MNIST_CLASS_NAMES

@@ -20,7 +20,7 @@ DEFAULT_DATA_DIR = "data"  # where the named sets live (and are downloaded to) u
 # What a recipe leaves out takes these values (every recipe so far agrees on them).
 _RECIPE_BASE: dict[str, Any] = {"beta2": 0.999, "diversity": 0.0, "critic_width": None}
 
-# What `--recipe` selects: a network pair (models.ARCHS) and its hyper-parameters;
+# What `--recipe` selects: a network pair (models.NETWORKS) and its hyper-parameters;
 # the only place recipe values are written. `mlp` is the seed's recipe, untouched.
 # `edge` trains the same networks longer and samples from an exponential moving
 # average of the generator's weights (with BatchNorm statistics recomputed for
@@ -58,7 +58,7 @@ TRAINING_SEED_LIMIT = 2**64
 class TrainConfig:
     # The recipe's fields have no defaults here: `for_recipe` fills them from RECIPES.
     recipe: str  # the recipe's name (RECIPES); written into the checkpoint and the ONNX metadata
-    network: str  # the network pair (models.ARCHS), recorded as ModelSpec.arch
+    network: str  # the network pair (models.NETWORKS), recorded as ModelSpec.arch
     loss: str
     nz: int
     epochs: int

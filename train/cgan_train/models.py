@@ -201,9 +201,9 @@ def init_seed_weights(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-# Network pairs by name; the name travels as ModelSpec.arch. Training recipes
+# Network pairs by name (TrainConfig.network); the name travels in the file as ModelSpec.arch. Recipes
 # (cgan_train.config.RECIPES) choose a pair and its hyper-parameters.
-ARCHS = {
+NETWORKS = {
     "mlp": (MlpGenerator, MlpDiscriminator),
     "conv": (ConvGenerator, ConvDiscriminator),
 }
@@ -211,9 +211,9 @@ ARCHS = {
 
 def build_models(spec: ModelSpec, critic_width: int | None = None) -> tuple[nn.Module, nn.Module]:
     """A fresh (generator, discriminator) pair for `spec.arch`; the critic `critic_width` wide, or its own width."""
-    if spec.arch not in ARCHS:
-        raise ValueError(f"unknown arch '{spec.arch}' (choose from {', '.join(ARCHS)})")
-    g_cls, d_cls = ARCHS[spec.arch]
+    if spec.arch not in NETWORKS:
+        raise ValueError(f"unknown arch '{spec.arch}' (choose from {', '.join(NETWORKS)})")
+    g_cls, d_cls = NETWORKS[spec.arch]
     g, d = g_cls(spec), d_cls(spec) if critic_width is None else d_cls(spec, width=critic_width)
     g.apply(init_seed_weights)
     d.apply(init_seed_weights)
