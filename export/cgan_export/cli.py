@@ -70,7 +70,7 @@ def export(
 
 
 def _upgrade(source: Path, output: Optional[Path]) -> None:
-    from .mixing import upgrade_onnx
+    from .class_weights_graph import upgrade_onnx
 
     out = output or source
     check_writable(out)

@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import onnx
 import torch
 
 import cgan_runtime
@@ -27,11 +26,16 @@ from cgan_train.checkpoint import file_sha256, inference_generator, load_checkpo
 from cgan_train.config import DEFAULT_DATA_DIR, TrainConfig
 from cgan_train.data import DataSource
 
+from .class_weights_graph import (
+    ONE_HOT_TOLERANCE,
+    PARITY_BATCHES,
+    add_class_weights,
+    checker_failure,
+    one_hot_difference,
+)
 from .graph import MAX_OPSET, export_onnx, fp16_weights, int8_weights, opset_of, set_metadata
-from .mixing import ONE_HOT_TOLERANCE, add_class_weights, one_hot_difference
 
 PRECISIONS = ("fp32", "fp16", "int8")
-PARITY_BATCHES = (1, 7, 256)
 FP32_TOLERANCE = 1e-5
 MAX_ACCURACY_LOSS = 0.5  # percentage points a smaller variant may lose against fp32
 ACCURACY_PER_LABEL = 1000  # samples per label behind the accuracy guard
@@ -114,10 +118,9 @@ def export_checkpoint(
         model = int8_weights(fp32, spec)
     # Last, so the quantizer never sees the weights' MatMuls and the class tables stay exact.
     model = add_class_weights(model)
-    try:
-        onnx.checker.check_model(model, full_check=True)
-    except onnx.checker.ValidationError as exc:
-        raise RuntimeError(f"exported graph failed onnx's checker: {str(exc).splitlines()[0]}") from None
+    failure = checker_failure(model)
+    if failure is not None:
+        raise RuntimeError(f"exported graph failed onnx's checker: {failure}")
     data = model.SerializeToString()
 
     report = ExportReport(

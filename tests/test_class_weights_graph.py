@@ -11,7 +11,7 @@ onnx = pytest.importorskip("onnx")
 from cgan_export import exporter  # noqa: E402
 from cgan_export.cli import main as export_main  # noqa: E402
 from cgan_export.graph import export_onnx, fp16_weights, int8_weights, set_metadata  # noqa: E402
-from cgan_export.mixing import add_class_weights, one_hot_difference, upgrade_onnx  # noqa: E402
+from cgan_export.class_weights_graph import add_class_weights, one_hot_difference, upgrade_onnx  # noqa: E402
 from cgan_runtime import Generator  # noqa: E402
 from cgan_runtime.contract import (  # noqa: E402
     INPUT_LABEL_WEIGHTS, KEY_FORMAT_VERSION, KEY_PRECISION, ModelSpec, Provenance, to_metadata,

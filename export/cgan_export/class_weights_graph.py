@@ -35,7 +35,7 @@ from cgan_runtime.contract import (
 from cgan_runtime.files import atomic_write_bytes
 
 ONE_HOT_TOLERANCE = 1e-6  # one-hot weights against integer labels, max abs difference
-CHECK_BATCHES = (1, 7, 256)
+PARITY_BATCHES = (1, 7, 256)  # the batch sizes every written file is compared at
 # Ops a label may pass through on its way to a lookup without changing which row it picks.
 _PASS_THROUGH = ("Cast", "Identity")
 
@@ -166,7 +166,16 @@ def _set_prop(model: onnx.ModelProto, key: str, value: str) -> None:
     model.metadata_props.add(key=key, value=value)
 
 
-def one_hot_difference(path: Path, batch_sizes: tuple[int, ...] = CHECK_BATCHES) -> float:
+def checker_failure(model: onnx.ModelProto) -> str | None:
+    """The first line of onnx's full checker's complaint about `model`, or None when it passes."""
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except onnx.checker.ValidationError as exc:
+        return str(exc).splitlines()[0]
+    return None
+
+
+def one_hot_difference(path: Path, batch_sizes: tuple[int, ...] = PARITY_BATCHES) -> float:
     """Max |image(one-hot weights of L) - image(label L)| over every label, same noise."""
     from cgan_runtime import Generator
 
@@ -195,10 +204,9 @@ def upgrade_onnx(source: Path, out_path: Path | None = None) -> UpgradeReport:
     if old.can_mix:
         raise ValueError(f"{source} takes class weights already (format version {MIXING_FORMAT_VERSION})")
     model = add_class_weights(onnx.load(source))
-    try:
-        onnx.checker.check_model(model, full_check=True)
-    except onnx.checker.ValidationError as exc:
-        raise ValueError(f"the upgraded graph failed onnx's checker: {str(exc).splitlines()[0]}") from None
+    failure = checker_failure(model)
+    if failure is not None:
+        raise ValueError(f"the upgraded graph failed onnx's checker: {failure}")
     data = model.SerializeToString()
     with tempfile.TemporaryDirectory() as tmp:
         candidate = Path(tmp) / "upgraded.onnx"
@@ -231,7 +239,7 @@ class UpgradeReport:
         )
 
 
-def _label_difference(old, new, batch_sizes: tuple[int, ...] = CHECK_BATCHES) -> float:
+def _label_difference(old, new, batch_sizes: tuple[int, ...] = PARITY_BATCHES) -> float:
     worst = 0.0
     for n, labels, noise in _check_inputs(old.num_classes, old.nz, batch_sizes):
         got = new.generate_raw(labels, noise=noise, batch_size=n)
