@@ -26,11 +26,12 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from cgan_runtime.contract import (
+    FORMAT_VERSION,
     INPUT_LABEL,
     INPUT_LABEL_WEIGHTS,
     KEY_FORMAT_VERSION,
     KEY_SPEC,
-    MIXING_FORMAT_VERSION,
+    LABEL_WEIGHTS_SINCE,
 )
 from cgan_runtime.files import atomic_write_bytes
 
@@ -92,7 +93,7 @@ def add_class_weights(model: onnx.ModelProto) -> onnx.ModelProto:
             nodes.extend(_mix_lookup(node, keep))
     del graph.node[:]
     graph.node.extend(nodes)
-    _set_prop(out, KEY_FORMAT_VERSION, str(MIXING_FORMAT_VERSION))
+    _set_prop(out, KEY_FORMAT_VERSION, str(FORMAT_VERSION))
     return out
 
 
@@ -202,7 +203,7 @@ def upgrade_onnx(source: Path, out_path: Path | None = None) -> UpgradeReport:
     out_path = source if out_path is None else out_path
     old = Generator(source, provider="cpu")  # FileNotFoundError / ValueError: not a generator
     if old.can_mix:
-        raise ValueError(f"{source} takes class weights already (format version {MIXING_FORMAT_VERSION})")
+        raise ValueError(f"{source} takes class weights already (format version {LABEL_WEIGHTS_SINCE})")
     model = add_class_weights(onnx.load(source))
     failure = checker_failure(model)
     if failure is not None:
@@ -232,7 +233,7 @@ class UpgradeReport:
     def summary(self) -> str:
         return "\n".join(
             [
-                f"wrote {self.path} (format version {MIXING_FORMAT_VERSION}: takes class weights)",
+                f"wrote {self.path} (format version {FORMAT_VERSION}: takes class weights)",
                 f"  max |upgraded - original|, integer labels: {self.label_max_abs_diff:.2e}",
                 f"  max |one-hot weights - integer labels|: {self.one_hot_max_abs_diff:.2e}",
             ]

@@ -50,14 +50,14 @@ from typing import Any, Mapping
 
 INPUT_NOISE = "noise"
 INPUT_LABEL = "label"
-INPUT_LABEL_WEIGHTS = "label_weights"  # optional, from MIXING_FORMAT_VERSION on
+INPUT_LABEL_WEIGHTS = "label_weights"  # optional, from LABEL_WEIGHTS_SINCE on
 OUTPUT_IMAGE = "image"
 
 # Bumped whenever a runtime built for the old layout could misread a new file.
 # Version 2 added the optional `label_weights` input; version-1 files still load
 # and generate from integer labels, they just cannot mix classes.
-FORMAT_VERSION = 2
-MIXING_FORMAT_VERSION = 2
+FORMAT_VERSION = 2  # what this package writes
+LABEL_WEIGHTS_SINCE = 2  # the first version whose files must take `label_weights`
 SUPPORTED_FORMAT_VERSIONS = (1, 2)
 DEFAULT_OPSET = 18  # the torch.export-based exporter's native opset: no version conversion
 MIN_OPSET = 17

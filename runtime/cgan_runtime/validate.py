@@ -10,7 +10,7 @@ from .contract import (
     INPUT_LABEL,
     INPUT_LABEL_WEIGHTS,
     INPUT_NOISE,
-    MIXING_FORMAT_VERSION,
+    LABEL_WEIGHTS_SINCE,
     OUTPUT_IMAGE,
     ModelSpec,
     format_version,
@@ -103,12 +103,12 @@ def _check_static_dims(what: str, dims: list[Any], spec_dims: tuple[int, ...]) -
 def mixing_input(session: Any, spec: ModelSpec) -> bool:
     """Whether the session takes class weights: True for format version 2 on, whose files
     must carry `label_weights` float32 [N, num_classes] as an overridable initializer."""
-    if format_version(session.get_modelmeta().custom_metadata_map) < MIXING_FORMAT_VERSION:
+    if format_version(session.get_modelmeta().custom_metadata_map) < LABEL_WEIGHTS_SINCE:
         return False
     weights = {arg.name: arg for arg in session.get_overridable_initializers()}.get(INPUT_LABEL_WEIGHTS)
     described = f"float32 [N, {spec.num_classes}] with default zeros"
     if weights is None:
-        raise ValueError(f"format version {MIXING_FORMAT_VERSION} needs an optional input '{INPUT_LABEL_WEIGHTS}' ({described})")
+        raise ValueError(f"format version {LABEL_WEIGHTS_SINCE} needs an optional input '{INPUT_LABEL_WEIGHTS}' ({described})")
     if weights.type != "tensor(float)" or len(weights.shape) != 2:
         raise ValueError(f"input '{INPUT_LABEL_WEIGHTS}' must be {described}, got {weights.type} with shape {weights.shape}")
     _check_static_dims(f"input '{INPUT_LABEL_WEIGHTS}'", weights.shape[1:], (spec.num_classes,))
