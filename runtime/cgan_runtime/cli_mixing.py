@@ -30,10 +30,10 @@ from .cli import (
     _write_one,
 )
 from .errors import EXIT_USAGE, UserError
-from .generator import Generator
+from .generator import Generator, cannot_mix
 from .images import encode, make_grid, scale
 from .inputs import check_seed, check_threads, new_seed
-from .mixing import as_weights, cannot_mix, dominant_labels
+from .mixing import as_weights, dominant_labels
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .contract import INPUT_LABEL, INPUT_LABEL_WEIGHTS, INPUT_NOISE, OUTPUT_IMAGE, ModelSpec
+from .contract import INPUT_LABEL, INPUT_LABEL_WEIGHTS, INPUT_NOISE, KEY_FORMAT_VERSION, OUTPUT_IMAGE, ModelSpec
 from .default_model import default_model_path
 from .images import to_uint8
 from .inputs import as_labels, as_noise, check_int, check_seed, check_threads, new_seed
-from .mixing import Weights, as_weights, cannot_mix, dominant_labels
+from .mixing import Weights, as_weights, dominant_labels
 from .noise import noise_for_labels
 from .providers import (
     ORT_FATAL_ONLY,
@@ -195,3 +195,12 @@ class Generator:
             raise ValueError(cannot_mix(self))
         weights = as_weights(weights, self.num_classes, self.class_names)
         return self._run(dominant_labels(weights), seed, noise, batch_size, weights)
+
+
+def cannot_mix(generator: Generator) -> str:
+    """Why `generator` cannot take class weights, and what to do about it."""
+    version = generator.metadata.get(KEY_FORMAT_VERSION)
+    return (
+        f"{generator.path} is a format-version-{version} generator, which cannot mix classes: "
+        f"re-export it with cgan-export (cgan-export --upgrade {generator.path})"
+    )

@@ -13,28 +13,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from .contract import KEY_FORMAT_VERSION
 from .inputs import as_labels, check_int
 from .noise import noise_for_labels
 
-if TYPE_CHECKING:
-    from .generator import Generator
-
 Weights = Mapping[int, float] | Sequence[Mapping[int, float]] | np.ndarray
 SUM_TOLERANCE = 1e-4
-
-
-def cannot_mix(generator: Generator) -> str:
-    """Why `generator` cannot take class weights, and what to do about it."""
-    version = generator.metadata.get(KEY_FORMAT_VERSION)
-    return (
-        f"{generator.path} is a format-version-{version} generator, which cannot mix classes: "
-        f"re-export it with cgan-export (cgan-export --upgrade {generator.path})"
-    )
 
 
 def as_weights(weights: Any, num_classes: int, class_names: Sequence[str] = ()) -> np.ndarray:
