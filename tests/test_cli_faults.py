@@ -100,7 +100,7 @@ def test_requests_too_large_are_refused_in_one_line_before_allocating(cgan_gen, 
 def test_files_that_cannot_fit_on_the_disk_are_refused_before_generating(cgan_gen, tmp_path, monkeypatch):
     monkeypatch.setattr("cgan_runtime.budget.shutil.disk_usage", lambda folder: SimpleNamespace(free=10**6))
     result = cgan_gen("--all-labels", "-n", 1000, "--model", TINY_MODEL)
-    one_line_error(result, EXIT_USAGE, "10,000 files may need 0.0 GiB of disk, and . has 0.0 GiB free")
+    one_line_error(result, EXIT_USAGE, "10,000 files may need 39.1 MiB of disk, and . has 1.0 MiB free")
     assert os.listdir(tmp_path) == []
 
 
@@ -108,7 +108,7 @@ def test_the_memory_estimate_is_checked_before_generating(cgan_gen, monkeypatch)
     monkeypatch.setattr("cgan_runtime.budget.memory_limit", lambda: 1000)
     monkeypatch.setattr(cli.Generator, "generate", lambda *a, **k: pytest.fail("generated before the check"))
     result = cgan_gen("--label", 1, "-n", 5, "--model", TINY_MODEL)
-    one_line_error(result, EXIT_USAGE, "GiB of memory, more than the 0.0 GiB allowed")
+    one_line_error(result, EXIT_USAGE, "MiB of memory, more than the 0.0 MiB allowed")
 
 
 # Destinations that are not plain files ------------------------------------------------------------

@@ -59,13 +59,29 @@ def check_memory(needed: int) -> None:
     limit = memory_limit()
     if needed > limit:
         raise ValueError(
-            f"this request needs about {_gib(needed)} of memory, more than the {_gib(limit)} allowed "
+            f"this request needs about {readable_size(needed)} of memory, more than the {readable_size(limit)} allowed "
             "(half this machine's): ask for fewer images or a smaller --scale"
         )
 
 
-def _gib(size: int) -> str:
-    return f"{size / 2**30:,.1f} GiB"
+def available_memory() -> int | None:
+    """Memory the machine can give without swapping (Linux's MemAvailable), or None where it does not say."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def readable_size(size: int) -> str:
+    """Bytes as GiB from 128 MiB up, as MiB below, one decimal: what every size in a message reads as."""
+    return f"{size / 2**30:,.1f} GiB" if size >= 2**27 else f"{size / 2**20:,.1f} MiB"
 
 
 def check_disk(folder: str | os.PathLike[str], files: int, picture_bytes: int) -> None:
@@ -78,7 +94,7 @@ def check_disk(folder: str | os.PathLike[str], files: int, picture_bytes: int) -
     free = shutil.disk_usage(folder).free
     if needed > free:
         raise ValueError(
-            f"{files:,} files may need {_gib(needed)} of disk, and {folder} has {_gib(free)} free: ask for fewer images"
+            f"{files:,} files may need {readable_size(needed)} of disk, and {folder} has {readable_size(free)} free: ask for fewer images"
         )
     try:
         inodes = os.statvfs(folder).f_favail

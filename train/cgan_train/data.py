@@ -10,7 +10,6 @@ with the data are found here, before any run folder exists: library errors are
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import sys
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cgan_runtime.budget import available_memory, readable_size
 from cgan_runtime.contract import MNIST_CLASS_NAMES
 
 from .config import DEFAULT_DATA_DIR
@@ -162,28 +162,10 @@ def check_fits(nbytes: int, device: torch.device | str = "cpu", what: str = "the
         free, _ = torch.cuda.mem_get_info(device)
         where = f"free GPU memory on {device}"
     else:
-        free, where = _available_ram(), "available memory"
+        free, where = available_memory(), "available memory"
     if free is not None and nbytes > MEMORY_HEADROOM * free:
-        raise MemoryError(f"{what} needs {_gib(nbytes)} but only {_gib(free)} of {where} is there "
+        raise MemoryError(f"{what} needs {readable_size(nbytes)} but only {readable_size(free)} of {where} is there "
                         f"(at most {MEMORY_HEADROOM:.0%} of it is used for data): use --image-size or fewer images")
-
-
-def _available_ram() -> int | None:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def _gib(nbytes: int) -> str:
-    return f"{nbytes / 2**30:.2f} GiB" if nbytes >= 2**27 else f"{nbytes / 2**20:.1f} MiB"
 
 
 # --- torchvision's sets ------------------------------------------------------------
