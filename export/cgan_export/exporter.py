@@ -23,8 +23,8 @@ import cgan_runtime
 from cgan_runtime.contract import DEFAULT_OPSET, MIN_OPSET, ModelSpec, Provenance, to_metadata
 from cgan_runtime.files import atomic_write_bytes
 from cgan_train.checkpoint import file_sha256, inference_generator, load_checkpoint, recipe_of
-from cgan_train.config import DEFAULT_DATA_DIR, TrainConfig
-from cgan_train.data import DataSource
+from cgan_train.config import TrainConfig
+from cgan_train.sources import DEFAULT_DATA_DIR, DataSource
 
 from .class_weights_graph import (
     ONE_HOT_TOLERANCE,

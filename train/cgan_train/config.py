@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from cgan_runtime.contract import ModelSpec
 
+from .sources import DEFAULT_DATA_DIR, DataSource
+
 if TYPE_CHECKING:  # cgan_train.data imports torch
-    from .data import DataSource, LabelledImages
+    from .data import LabelledImages
 
 LOSSES = ("bce", "hinge")
-DEFAULT_DATA_DIR = "data"  # where the named sets live (and are downloaded to) unless --data-dir says otherwise
 
 # What a recipe leaves out takes these values (every recipe so far agrees on them).
 _RECIPE_BASE: dict[str, Any] = {"beta2": 0.999, "diversity": 0.0, "critic_width": None}
@@ -129,8 +130,6 @@ class TrainConfig:
                          image_shape=data.image_shape, dataset=data.dataset)
 
     def data_source(self, data_dir: str | Path, download: bool = False) -> DataSource:
-        from .data import DataSource
-
         return DataSource(self.data, Path(data_dir), self.image_size, self.channels, download, self.skip_bad_images)
 
     def to_dict(self) -> dict[str, Any]:

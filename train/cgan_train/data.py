@@ -21,49 +21,14 @@ import torch
 from cgan_runtime.budget import available_memory, readable_size
 from cgan_runtime.contract import MNIST_CLASS_NAMES
 
-from .config import DEFAULT_DATA_DIR
+from .sources import IDX_SOURCES, SOURCES, DataError, DataSource
 
-# torchvision's class for each named set. MNIST-format sets share the idx files.
-IDX_SOURCES = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}
-SOURCES = (*IDX_SOURCES, "cifar10")
-DEFAULT_SOURCE = "mnist"
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
 # A folder's evaluation holds out every HELD_OUT_EVERY-th image of each class (in name order).
 HELD_OUT_EVERY = 10
 # Leave this much of the available memory to everything else (decoding, the model, the OS).
 MEMORY_HEADROOM = 0.5
-
-
-class DataError(ValueError):
-    """The data is there but unusable: the message names the file or folder and what is wrong."""
-
-
-@dataclass(frozen=True)
-class DataSource:
-    """Where a labelled image set comes from and how to shape it; `data` is a set name or a folder path."""
-
-    data: str = DEFAULT_SOURCE
-    data_dir: Path = Path(DEFAULT_DATA_DIR)  # where torchvision's sets live (and are downloaded to)
-    image_size: int | None = None  # square side to resize to; None = the images' own
-    channels: int | None = None  # 1 or 3; None = the images' own
-    download: bool = False
-    skip_bad_images: bool = False  # folders only: skip unreadable images instead of failing
-
-    def __post_init__(self) -> None:
-        if self.image_size is not None and self.image_size < 1:
-            raise DataError(f"image size must be >= 1, got {self.image_size}")
-        if self.channels not in (None, 1, 3):
-            raise DataError(f"channels must be 1 or 3, got {self.channels}")
-
-    @property
-    def is_folder(self) -> bool:
-        return self.data not in SOURCES
-
-    @property
-    def name(self) -> str:
-        """What ModelSpec.dataset records: the set's name, or the folder's name."""
-        return Path(self.data).resolve().name if self.is_folder else self.data
 
 
 @dataclass(frozen=True)
