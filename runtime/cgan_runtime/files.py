@@ -20,7 +20,6 @@ raises them, the commands turn them into one line and an exit code.
 from __future__ import annotations
 
 import os
-import secrets
 import stat
 from pathlib import Path
 from typing import BinaryIO, Callable
@@ -122,7 +121,7 @@ def _create_temp(target: Path) -> tuple[int, Path]:
     NAME is cut to 200 characters so the temp name fits where the target's (up to 255) does.
     """
     while True:
-        tmp = target.with_name(f".{target.name[:200]}.{secrets.token_hex(4)}.tmp")
+        tmp = target.with_name(f".{target.name[:200]}.{os.urandom(4).hex()}.tmp")
         try:
             return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), _NEW_FILE_MODE), tmp
         except FileExistsError:

@@ -6,7 +6,6 @@ The noise drawn from a seed follows the contract's portable rule, in `noise`.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterable, Mapping, Sequence, Set
 from typing import Any
 
@@ -108,5 +107,5 @@ def as_noise(noise: Any, count: int, nz: int) -> np.ndarray:
 
 def new_seed() -> int:
     """A fresh random seed, small enough to read back and type in."""
-    return secrets.randbits(32)
+    return int.from_bytes(os.urandom(4), "little")  # what secrets.randbits(32) does, without its imports
 
