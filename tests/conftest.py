@@ -29,7 +29,7 @@ def assets_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty folder standing in for the `cgan_runtime.assets` package, whatever is installed."""
     folder = tmp_path / "assets"
     folder.mkdir()
-    monkeypatch.setattr("importlib.resources.files", lambda package: folder)
+    monkeypatch.setattr("cgan_runtime.default_model.assets_folder", lambda: folder)
     return folder
 
 

@@ -67,10 +67,7 @@ def test_default_model_path_says_none_is_installed_when_assets_are_empty(assets_
 
 
 def test_default_model_path_says_none_is_installed_without_an_assets_package(monkeypatch):
-    def no_package(package):
-        raise ModuleNotFoundError(f"No module named {package!r}")
-
-    monkeypatch.setattr("importlib.resources.files", no_package)
+    monkeypatch.setattr("cgan_runtime.default_model.importlib.util.find_spec", lambda name: None)
     with pytest.raises(FileNotFoundError, match="no default model is installed"):
         Generator()
 
