@@ -51,13 +51,18 @@ def _named_value(name: str, value: object) -> str:
 
 
 def _recipe_values(field: str) -> str:
-    """e.g. "edge 75, mlp 30": each recipe's value of `field`, for the help text."""
-    return ", ".join(_named_value(name, recipe[field]) for name, recipe in RECIPES.items())
+    """e.g. "the recipe's; mlp 30, edge 75, conv 28", or "64, in every recipe": the default of `field`, for the help text."""
+    values = {recipe[field] for recipe in RECIPES.values()}
+    if values == {None}:
+        return "the network's own"
+    if len(values) == 1:
+        return _named_value("", values.pop()).strip() + ", in every recipe"
+    return "the recipe's; " + ", ".join(_named_value(name, recipe[field]) for name, recipe in RECIPES.items())
 
 
 def _recipe_help(text: str, field: str) -> str:
     # Parentheses, not brackets: rich reads "[...]" as markup and drops it.
-    return f"{text} (default: the recipe's; {_recipe_values(field)})."
+    return f"{text} (default: {_recipe_values(field)})."
 
 
 TRAIN_HELP = (
@@ -119,7 +124,7 @@ def train(
     train_limit: Optional[int] = typer.Option(None, help="Train on N images only, the first of each class in turn (smoke runs)."),
     data: Optional[str] = typer.Option(None, help=DATA_HELP + " Default: mnist."),
     image_size: Optional[int] = typer.Option(None, min=1, help=IMAGE_SIZE_HELP + " Default: the images' own."),
-    channels: Optional[int] = typer.Option(None, min=1, max=3, help=CHANNELS_HELP + " Default: the images' own."),
+    channels: Optional[int] = typer.Option(None, help=CHANNELS_HELP + " Default: the images' own."),
     skip_bad_images: bool = typer.Option(False, "--skip-bad-images", help=SKIP_HELP),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     threads: Optional[int] = typer.Option(
@@ -179,11 +184,11 @@ def train(
 
 @eval_app.command()
 def evaluate(
-    model: Path = typer.Argument(..., help="A checkpoint (.pt) or an exported generator (.onnx)."),
+    model: Path = typer.Argument(..., metavar="MODEL", help="A checkpoint (.pt) or an exported generator (.onnx)."),
     data: Optional[str] = typer.Option(None, help=DATA_HELP + " Default: the data set the model was trained on."),
     data_dir: Path = typer.Option(Path(DEFAULT_DATA_DIR), help=DATA_DIR_HELP),
     image_size: Optional[int] = typer.Option(None, min=1, help=IMAGE_SIZE_HELP + " Default: the model's."),
-    channels: Optional[int] = typer.Option(None, min=1, max=3, help=CHANNELS_HELP + " Default: the model's."),
+    channels: Optional[int] = typer.Option(None, help=CHANNELS_HELP + " Default: the model's."),
     skip_bad_images: bool = typer.Option(False, "--skip-bad-images", help=SKIP_HELP),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results as JSON here."),
     per_label: Optional[int] = typer.Option(
