@@ -70,15 +70,15 @@ def test_a_v2_client_reads_the_metadata_and_gets_the_floats_of_generate_raw(serv
         np.testing.assert_array_equal(result.as_numpy("image"), expected)
 
 
-def test_the_binary_tensor_extension_carries_the_same_floats(server, mixing_generator):
+def test_binary_tensors_and_tritons_batched_label_shape_carry_the_same_floats(server, mixing_generator):
     import tritonclient.http as triton
 
     client = triton.InferenceServerClient(url=server.removeprefix("http://"))
     noise = np.random.default_rng(1).standard_normal((2, 8)).astype(np.float32)
     labels = np.array([0, 7], dtype=np.int64)
-    inputs = [triton.InferInput("noise", [2, 8], "FP32"), triton.InferInput("label", [2], "INT64")]
+    inputs = [triton.InferInput("noise", [2, 8], "FP32"), triton.InferInput("label", [2, 1], "INT64")]
     inputs[0].set_data_from_numpy(noise, binary_data=True)
-    inputs[1].set_data_from_numpy(labels, binary_data=True)
+    inputs[1].set_data_from_numpy(labels[:, None], binary_data=True)  # [N, 1], as Triton's batcher wants it
     result = client.infer(MODEL_NAME, inputs)  # outputs as binary data by default
     np.testing.assert_array_equal(result.as_numpy("image"), mixing_generator.generate_raw(labels, noise=noise))
 

@@ -98,6 +98,8 @@ def parse_infer(
     if missing:
         raise BadRequest(f"missing input {missing[0]!r}: a request needs {INPUT_NOISE!r} and {INPUT_LABEL!r}")
     labels = tensors[INPUT_LABEL]
+    if labels.ndim == 2 and labels.shape[1:] == (1,):
+        labels = labels[:, 0]  # [N, 1]: how Triton, batching, wants `label`; so one client runs against both
     if labels.ndim != 1 or not len(labels):
         raise BadRequest(f"input {INPUT_LABEL!r} must have shape [N] with N >= 1, got {list(labels.shape)}")
     if len(labels) > max_images:
