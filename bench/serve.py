@@ -6,10 +6,12 @@
 (a) bare onnxruntime at batch 256 (the ceiling); (b) 64 clients, one image per
 V2 `infer` (JSON tensors); (c) the same with batching off (--max-batch 1); (d)
 64 clients asking /generate for a PNG; (e) 16 clients, 64 images per V2 request
-(binary tensors; JSON for comparison). Then overload (10x more clients than the
+(binary tensors; JSON for comparison); and, to show what HTTP alone costs, the
+health check under the same 64 clients. Then overload (10x more clients than the
 queue holds: every answer a 200 or a 503, peak RSS) and a soak at half of (b)'s
 rate (RSS at the start and the end). The server and hey share this machine's
-cores: the CPU each used is reported beside its numbers, with the load average.
+cores: the CPU each used is reported beside its numbers, with the load average,
+and images per CPU-second the server used, which compares with (a) on a busy machine.
 
 Traffic goes to 127.0.0.1 only. Results: printed, and as JSON with --out.
 """
@@ -47,12 +49,14 @@ def ceiling(model: Path | None, seconds: float) -> dict[str, Any]:
     labels = np.arange(CEILING_BATCH, dtype=np.int64) % generator.num_classes
     noise = noise_for_labels(labels, generator.nz, 0)
     generator.generate_raw(labels, noise=noise)
-    runs, start = 0, time.perf_counter()
+    runs, start, cpu = 0, time.perf_counter(), time.process_time()  # process time: onnxruntime's threads too
     while time.perf_counter() - start < seconds:
         generator.generate_raw(labels, noise=noise)
         runs += 1
-    elapsed = time.perf_counter() - start
-    return {"case": "a", "what": "bare onnxruntime, batch 256", "images_per_s": runs * CEILING_BATCH / elapsed, **load()}
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    images = runs * CEILING_BATCH
+    return {"case": "a", "what": "bare onnxruntime, batch 256", "images_per_s": images / elapsed,
+            "images_per_cpu_s": images / cpu, **load()}
 
 
 class Server:
@@ -137,6 +141,9 @@ def loaded(server: Server, url: str, clients: int, seconds: float, images_per_re
     result = hey(url, clients, seconds, **kwargs)
     result["server_cpu_share"] = (server.cpu_seconds() - cpu) / ((time.perf_counter() - start) * os.cpu_count())
     result["images_per_s"] = result["requests_per_s"] * images_per_request * _share_ok(result)
+    # On a shared machine the server gets what the scheduler gives it: images per CPU-second it used
+    # compares with (a)'s whatever the load.
+    result["images_per_cpu_s"] = result["images_per_s"] / (result["server_cpu_share"] * os.cpu_count() or 1)
     result["clients"] = clients
     return {**result, **load()}
 
@@ -200,6 +207,8 @@ def main() -> None:
         report({"case": "b", "what": "V2 infer, 1 image, 64 clients",
                 **loaded(server, infer, 64, args.seconds, 1, body=one, headers=headers_one)})
         capacity = results["cases"][-1]["requests_per_s"]
+        report({"case": "b0", "what": "GET /v2/health/live, 64 clients: HTTP alone, no model",
+                **loaded(server, f"{server.url}/v2/health/live", 64, args.seconds, 0)})
         report({"case": "d", "what": "/generate PNG, 64 clients",
                 **loaded(server, f"{server.url}/generate?label=5&seed=0", 64, args.seconds, 1)})
         for key, what in (("many_binary", "V2 infer, 64 images (binary tensors), 16 clients"),
