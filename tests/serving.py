@@ -20,6 +20,7 @@ import uvicorn
 
 from cgan_runtime import Generator
 from cgan_runtime.serve.app import Settings, build_app
+from cgan_runtime.serve.slow_clients import HeaderTimeoutProtocol
 
 MODEL_NAME = "tiny"
 
@@ -41,7 +42,8 @@ def running_server(generator: Generator, **settings) -> Iterator[str]:
     listener.bind(("127.0.0.1", 0))
     listener.listen(256)
     app = build_app(generator, Settings(model_name=MODEL_NAME, **settings))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    config = uvicorn.Config(app, http=HeaderTimeoutProtocol, log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=asyncio.run, args=(server.serve(sockets=[listener]),), daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

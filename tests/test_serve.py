@@ -226,3 +226,18 @@ def test_with_an_api_key_only_the_health_checks_need_none(mixing_generator):
         assert request(f"{url}/generate?label=1", headers={"Authorization": "Bearer wrong"}).status == 401
         assert request(f"{url}/generate?label=1", headers={"Authorization": "Bearer s3cret"}).status == 200
         assert request(f"{url}/v2/health/ready").status == 200
+
+
+def test_a_client_that_is_slow_to_send_its_headers_is_cut_off(mixing_generator, monkeypatch):
+    from cgan_runtime.serve.slow_clients import HeaderTimeoutProtocol
+
+    monkeypatch.setattr(HeaderTimeoutProtocol, "header_timeout_s", 0.3)
+    with running_server(mixing_generator) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as silent, \
+                socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+            slow.sendall(b"GET /v2 HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
+            start = time.monotonic()
+            assert silent.recv(100) == b"" and slow.recv(100) == b""  # closed by the server
+            assert time.monotonic() - start < 5
+        assert request(f"{url}/v2").status == 200  # a prompt client is served as before

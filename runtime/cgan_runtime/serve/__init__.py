@@ -2,5 +2,6 @@
 
 `command` is the console script; `app` the ASGI app; `protocol` the Open
 Inference Protocol's messages; `pictures` /generate's query and picture;
-`batcher` the dynamic batcher; `metrics` what /metrics reports.
+`batcher` the dynamic batcher; `metrics` what /metrics reports;
+`slow_clients` the connection protocol that cuts off clients slow to send headers.
 """

@@ -98,9 +98,11 @@ def serve(asgi_app: object, listener: socket.socket, log_level: str) -> None:
     """Run the app on `listener` until SIGTERM or Ctrl-C, then return once the requests in flight are done."""
     import uvicorn
 
+    from .slow_clients import HeaderTimeoutProtocol
+
     config = uvicorn.Config(
-        asgi_app, log_level=log_level, access_log=log_level == "debug", timeout_graceful_shutdown=GRACE_S,
-        server_header=False,
+        asgi_app, http=HeaderTimeoutProtocol, log_level=log_level, access_log=log_level == "debug",
+        timeout_graceful_shutdown=GRACE_S, server_header=False,
     )
     server = uvicorn.Server(config)
     # uvicorn catches SIGTERM and SIGINT while it serves, then raises them again for the handlers it found:
