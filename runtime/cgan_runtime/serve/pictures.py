@@ -19,7 +19,7 @@ from ..images import GRID_PADDING, encode, make_grid, scale, to_uint8
 from ..inputs import as_labels, check_seed, new_seed
 from ..mixing import as_weights, dominant_labels
 from ..noise import noise_for_labels
-from .protocol import BadRequest
+from .protocol import BadRequest, too_many
 
 FORMATS = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "webp": "WEBP"}
 MEDIA_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
@@ -66,6 +66,8 @@ def parse_query(
     fmt = single.get("format", "png").lower()
     if fmt not in FORMATS:
         raise BadRequest(f"format must be one of png, jpeg, webp, got {fmt!r}")
+    if count > max_images:  # before any array of `count` rows is made
+        raise too_many(count, max_images)
     try:
         seed = new_seed() if seed is None else check_seed(seed)
         if mix is not None:
@@ -77,13 +79,16 @@ def parse_query(
             labels = dominant_labels(weights)
         elif tokens:
             weights = None
-            labels = np.repeat(as_labels(parse_labels(tokens, "label"), spec.num_classes, spec.class_names), count)
+            classes = parse_labels(tokens, "label")
+            if len(classes) * count > max_images:
+                raise too_many(len(classes) * count, max_images)
+            labels = np.repeat(as_labels(classes, spec.num_classes, spec.class_names), count)
         else:
             raise ValueError("no label given: pass label=N (repeatable, or 0,7) or mix=3=0.7,8=0.3")
+    except BadRequest:
+        raise
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
-    if len(labels) > max_images:
-        raise BadRequest(f"{len(labels)} images asked for: this server generates at most {max_images} per request", 413)
     if len(labels) > 1 and not grid:
         raise BadRequest("one answer is one picture: ask for one image or add grid=1")
     _check_picture(spec, len(labels) // count, count, grid, factor, FORMATS[fmt])

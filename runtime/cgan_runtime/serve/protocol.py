@@ -39,6 +39,10 @@ class BadRequest(ValueError):
         self.status = status
 
 
+def too_many(images: int, max_images: int) -> BadRequest:
+    return BadRequest(f"{images} images asked for: this server generates at most {max_images} per request", 413)
+
+
 @dataclass(frozen=True)
 class InferRequest:
     """One checked infer request: its images' noise, labels and, for a mix, class weights."""
@@ -103,7 +107,7 @@ def parse_infer(
     if labels.ndim != 1 or not len(labels):
         raise BadRequest(f"input {INPUT_LABEL!r} must have shape [N] with N >= 1, got {list(labels.shape)}")
     if len(labels) > max_images:
-        raise BadRequest(f"{len(labels)} images asked for: this server generates at most {max_images} per request", 413)
+        raise too_many(len(labels), max_images)
     try:
         labels = as_labels(labels, spec.num_classes)
         noise = as_noise(tensors[INPUT_NOISE], len(labels), spec.nz)
@@ -138,7 +142,7 @@ def _input(entry: Any, binary: bytes) -> tuple[str, np.ndarray, bytes]:
         raise BadRequest('every input must be an object with a "name"')
     name = entry["name"]
     datatype, shape = entry.get("datatype"), entry.get("shape")
-    if datatype not in DATATYPES:
+    if not isinstance(datatype, str) or datatype not in DATATYPES:
         raise BadRequest(f"input {name!r} has datatype {datatype!r}: expected {_expected_type(name)}")
     if datatype != _expected_type(name):
         raise BadRequest(f"input {name!r} must be {_expected_type(name)}, got {datatype}")
@@ -151,7 +155,7 @@ def _input(entry: Any, binary: bytes) -> tuple[str, np.ndarray, bytes]:
         raise BadRequest(f"input {name!r} has parameters that are not an object")
     if "binary_data_size" in parameters:
         nbytes = parameters["binary_data_size"]
-        if nbytes != size * dtype.itemsize or nbytes > len(binary):
+        if not isinstance(nbytes, int) or nbytes != size * dtype.itemsize or nbytes > len(binary):
             raise BadRequest(
                 f"input {name!r}: binary_data_size {nbytes!r} does not match its shape {shape} "
                 f"({size * dtype.itemsize} bytes) and the {len(binary)} bytes left"
@@ -176,8 +180,11 @@ def _from_json(name: str, data: Any, shape: list[int], size: int, datatype: str)
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in flat):
         raise BadRequest(f"input {name!r} is FP32: every value must be a number")
     # NaN, infinity and float32 overflow are refused by as_noise and as_weights, as for Generator's callers.
-    with np.errstate(over="ignore", invalid="ignore"):
-        return np.array(flat, dtype=np.float64).astype(np.float32).reshape(shape)
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.array(flat, dtype=np.float64).astype(np.float32).reshape(shape)
+    except OverflowError:  # an integer past float64's range
+        raise BadRequest(f"input {name!r} has a value outside FP32") from None
 
 
 def _flatten(data: list[Any], name: str) -> list[Any]:
@@ -219,7 +226,10 @@ def _wants_binary(request: dict[str, Any]) -> bool:
         names = [o.get("name") for o in outputs]
         if any(n != OUTPUT_IMAGE for n in names):
             raise BadRequest(f"unknown output {next(n for n in names if n != OUTPUT_IMAGE)!r}: the model has {OUTPUT_IMAGE!r}")
-        return any(bool((o.get("parameters") or {}).get("binary_data")) for o in outputs)
+        parameters = [o.get("parameters") or {} for o in outputs]
+        if not all(isinstance(p, dict) for p in parameters):
+            raise BadRequest("an output's parameters must be an object")
+        return any(bool(p.get("binary_data")) for p in parameters)
     return isinstance(parameters, dict) and bool(parameters.get("binary_data_output"))
 
 
