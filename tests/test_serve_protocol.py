@@ -23,7 +23,7 @@ SPEC = Generator(TINY_MIXING_MODEL, provider="cpu", threads=1).spec
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
-    max_leaves=16,
+    max_leaves=6,
 )
 numbers = st.integers(-3, 12) | st.floats() | st.integers()
 tensors = st.fixed_dictionaries(
