@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import uvicorn
 
 from cgan_runtime import Generator
-from cgan_runtime.serve.app import Settings, build_app
+from cgan_runtime.serve.app import build_app
+from cgan_runtime.serve.settings import Settings
 from cgan_runtime.serve.slow_clients import HeaderTimeoutProtocol
 
 MODEL_NAME = "tiny"

@@ -14,7 +14,6 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
 import numpy as np
 from starlette.applications import Starlette
@@ -30,6 +29,7 @@ from .batcher import Batcher, QueueFull
 from .metrics import CONTENT_TYPE, Metrics
 from .pictures import parse_query, render
 from .protocol import HEADER_LENGTH, BadRequest, infer_response, model_metadata, parse_infer
+from .settings import Settings
 
 log = logging.getLogger("cgan_serve")
 SERVER_NAME = "cgan-serve"
@@ -38,18 +38,6 @@ BODY_TIMEOUT_S = 10.0  # a client that has not sent its whole body by then is cu
 # JSON spends at most this many bytes per number (a float32's repr, a comma, spaces): the body limit's unit.
 JSON_BYTES_PER_VALUE = 32
 BODY_SLACK = 64 * 1024  # the JSON around the numbers
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What the server was started with, beyond the model."""
-
-    model_name: str
-    max_batch: int = 256
-    max_delay_ms: float = 2.0
-    max_queue: int = 1024
-    max_images: int = 256
-    api_key: str | None = None
 
 
 def body_limit(generator: Generator, max_images: int) -> int:

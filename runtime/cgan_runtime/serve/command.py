@@ -23,6 +23,7 @@ from ..errors import EXIT_USAGE, UserError, run_app
 from ..inputs import check_threads
 from ..loading import load_generator
 from ..providers import PROVIDERS
+from .settings import Settings
 
 PROG = "cgan-serve"
 GRACE_S = 30  # how long requests in flight may take to finish once a stop is asked for
@@ -43,12 +44,12 @@ def cgan_serve(
         int | None, typer.Option(min=1, metavar="N", help="onnxruntime threads, at most 4 per core (default: all cores).")
     ] = None,
     provider: Annotated[str, typer.Option(metavar="NAME", help=f"Execution provider: {', '.join(PROVIDERS)}.")] = "auto",
-    max_batch: Annotated[int, typer.Option(min=1, metavar="N", help="Most images in one model run.")] = 256,
+    max_batch: Annotated[int, typer.Option(min=1, metavar="N", help="Most images in one model run.")] = Settings.max_batch,
     max_delay_ms: Annotated[
         float, typer.Option(min=0, max=MAX_DELAY_MS, metavar="MS", help="How long a request may wait for others to join its batch.")
-    ] = 2.0,
-    max_queue: Annotated[int, typer.Option(min=1, metavar="N", help="Images waiting for the model beyond which requests get 503.")] = 1024,
-    max_images: Annotated[int, typer.Option(min=1, metavar="N", help="Most images in one request (more: 413).")] = 256,
+    ] = Settings.max_delay_ms,
+    max_queue: Annotated[int, typer.Option(min=1, metavar="N", help="Images waiting for the model beyond which requests get 503.")] = Settings.max_queue,
+    max_images: Annotated[int, typer.Option(min=1, metavar="N", help="Most images in one request (more: 413).")] = Settings.max_images,
     model_name: Annotated[
         str | None, typer.Option(metavar="NAME", help="The model's name in /v2/models/NAME (default: the file's stem).")
     ] = None,
@@ -76,7 +77,7 @@ def cgan_serve(
     if api_key is not None and (not api_key or not api_key.isprintable() or " " in api_key):
         raise UserError("--api-key must be printable, with no spaces", EXIT_USAGE)
 
-    from .app import Settings, build_app
+    from .app import build_app
 
     listener = _listen(host, port)
     try:
