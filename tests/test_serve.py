@@ -107,7 +107,7 @@ def test_generate_answers_the_bytes_cgan_gen_writes(model, query, args, cgan_gen
 
 def test_concurrent_requests_are_batched_and_each_gets_exactly_its_own_images(mixing_generator):
     requests = [(seed, np.array([seed % 10, (3 * seed) % 10], dtype=np.int64)) for seed in range(32)]
-    with running_server(mixing_generator, max_batch=64, max_delay_ms=50) as url:
+    with running_server(mixing_generator, max_batch=64, max_delay_ms=200) as url:  # 64: all 32 requests fit one batch
         def ask(seed_labels):
             seed, labels = seed_labels
             answer = request(infer_url(url), infer_body(noise_for_labels(labels, 8, seed), labels))
