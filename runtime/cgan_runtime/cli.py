@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,20 +21,22 @@ import numpy as np
 import typer
 
 from .animation import DEFAULT_FPS, DEFAULT_FRAMES, MAX_FPS
+from .arguments import parse_labels
 from .budget import check_disk, check_memory, check_picture, request_bytes
 from .contract import KEY_RECIPE
 from .errors import EXIT_USAGE, UserError, run_app
 from .files import check_writable, write_output
 from .generator import Generator
-from .images import FORMATS, encode, format_for, make_grid, scale
+from .images import FORMATS, GRID_PADDING, encode, format_for, make_grid, scale
 from .inputs import as_labels, check_seed, check_threads, new_seed
+from .loading import load_generator
 from .noise import noise_for_labels
 from .providers import PROVIDERS
 
 T = TypeVar("T")
 PROG = "cgan-gen"
 STDOUT = "-"
-PADDING = 2  # make_grid's, between and around the cells of a grid
+PADDING = GRID_PADDING  # between and around the cells of a grid
 ANIMATION_ONLY = "--frames, --fps and --loop are for --morph and --walk"
 FILE_BATCH = 256  # images generated at a time when each goes to its own file: memory stays flat
 
@@ -186,25 +187,8 @@ def _usage(check: Callable[..., T], *args: Any, prefix: str = "") -> T:
 
 
 def _parse_labels(values: list[str]) -> list[int | str]:
-    """'--label 0 --label 7,cat' -> [0, 7, 'cat']: integers are indices, anything else a class name.
-
-    Both are checked once the model says which classes it has.
-    """
-    labels: list[int | str] = []
-    for token in (token.strip() for value in values for token in value.split(",")):
-        if not token:
-            raise UserError("--label got an empty label (a stray comma?)", EXIT_USAGE)
-        labels.append(_class(token))
-    return labels
-
-
-def _class(token: str) -> int | str:
-    """A class as given on the command line: an integer is an index, anything else a name (the model checks both)."""
-    token = token.strip()
-    try:
-        return int(token)
-    except ValueError:
-        return token
+    """'--label 0 --label 7,cat' -> [0, 7, 'cat'], checked once the model says which classes it has."""
+    return _usage(parse_labels, values)
 
 
 def _check_destination(output: str) -> None:
@@ -247,16 +231,7 @@ def _check_budget(
 
 
 def _load(model: Path | None, provider: str, threads: int | None) -> Generator:
-    """The Generator, with its load errors as one-line UserErrors and its warnings as one line each."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            generator = Generator(model, provider=provider, threads=threads)
-        except (OSError, ValueError, RuntimeError, ImportError) as exc:
-            raise UserError(str(exc)) from None
-    for warning in caught:
-        _note(f"warning: {warning.message}")
-    return generator
+    return load_generator(model, provider, threads, _note)
 
 
 def _write_one(output: str, data: bytes) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .animation import ANIMATION_FORMATS, DEFAULT_FPS, DEFAULT_FRAMES, MAX_FPS, encode_animation, morph, walk
+from .arguments import parse_class, parse_mix
 from .budget import check_memory, check_picture, request_bytes
 from .cli import (
     ANIMATION_ONLY,
@@ -21,7 +22,6 @@ from .cli import (
     STDOUT,
     _check_budget,
     _check_destination,
-    _class,
     _load,
     _note,
     _output_format,
@@ -52,33 +52,15 @@ def parse_condition(mix: str | None, morph_spec: str | None, walk_label: str | N
     if len(given) > 1:
         raise UserError(f"pass one of --mix, --morph and --walk, not {' and '.join(given)}", EXIT_USAGE)
     if mix is not None:
-        return Condition("mix", weights=_parse_mix(mix))
+        return Condition("mix", weights=_usage(parse_mix, mix))
     if morph_spec is not None:
-        ends = [_class(token) for token in morph_spec.split(":")]
+        ends = [parse_class(token) for token in morph_spec.split(":")]
         if len(ends) != 2 or "" in ends:
             raise UserError(f"--morph takes FROM:TO classes like 3:8, got {morph_spec!r}", EXIT_USAGE)
         return Condition("morph", classes=(ends[0], ends[1]))
     if not walk_label.strip():
         raise UserError("--walk takes a class, like 5", EXIT_USAGE)
-    return Condition("walk", label=_class(walk_label))
-
-
-def _parse_mix(text: str) -> dict[int | str, float]:
-    """'3=0.7,8=0.3' -> {3: 0.7, 8: 0.3}; a class that is no integer stays a name, checked by the model."""
-    usage = "--mix takes CLASS=WEIGHT pairs like 3=0.7,8=0.3"
-    weights: dict[int | str, float] = {}
-    for pair in text.split(","):
-        cls, sep, weight = pair.partition("=")
-        if not sep or not cls.strip():
-            raise UserError(f"{usage}, got {pair.strip()!r}", EXIT_USAGE)
-        key = _class(cls)
-        if key in weights:
-            raise UserError(f"--mix names class {key} twice", EXIT_USAGE)
-        try:
-            weights[key] = float(weight)
-        except ValueError:
-            raise UserError(f"{usage}, got weight {weight.strip()!r}", EXIT_USAGE) from None
-    return weights
+    return Condition("walk", label=parse_class(walk_label))
 
 
 def run_condition(

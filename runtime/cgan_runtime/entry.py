@@ -29,6 +29,10 @@ def gen() -> None:
     _launch("cgan_runtime.cli", "main", "cgan-gen")
 
 
+def serve() -> None:
+    _launch("cgan_runtime.serve.command", "main", "cgan-serve")
+
+
 def train() -> None:
     _launch("cgan_train.cli", "train_main", "cgan-train")
 

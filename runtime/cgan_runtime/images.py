@@ -27,7 +27,11 @@ def to_uint8(raw: np.ndarray, output_range: tuple[float, float]) -> np.ndarray:
     return pixels[..., 0] if pixels.shape[-1] == 1 else pixels
 
 
-def make_grid(images: np.ndarray, cols: int, padding: int = 2, pad_value: int = 0) -> np.ndarray:
+# Pixels between and around the cells of a grid, in every picture the package draws.
+GRID_PADDING = 2
+
+
+def make_grid(images: np.ndarray, cols: int, padding: int = GRID_PADDING, pad_value: int = 0) -> np.ndarray:
     """Tile uint8 images [N, H, W] or [N, H, W, C] into one picture, row-major.
 
     The grid has ceil(N / cols) rows; `padding` pixels of `pad_value`
