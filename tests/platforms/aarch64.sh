@@ -22,37 +22,47 @@ trap 'rm -rf "$work"' EXIT
 root=$work/root site=$work/site
 SECONDS=0
 
-echo "-- arm64 Python from Debian's packages"
-apt_dir=$work/apt
-mkdir -p "$apt_dir/state/lists/partial" "$apt_dir/cache/archives/partial" "$work/debs" "$root"
-touch "$apt_dir/status"
-apt_opts=(-o APT::Architecture=arm64 -o APT::Architectures=arm64 -o "Dir::State=$apt_dir/state"
-          -o "Dir::State::status=$apt_dir/status" -o "Dir::Cache=$apt_dir/cache"
-          -o APT::Sandbox::User=root)  # the private folders are mktemp's, which _apt cannot enter
-apt-get -qq "${apt_opts[@]}" update
-packages=$(apt-cache "${apt_opts[@]}" depends --recurse --no-recommends --no-suggests --no-conflicts \
-    --no-breaks --no-replaces --no-enhances python3.11 libstdc++6 | grep -v '^[ <]' | sort -u)
-(cd "$work/debs" && apt-get -qq "${apt_opts[@]}" download $packages)
-for deb in "$work"/debs/*.deb; do dpkg-deb -x "$deb" "$root"; done
-test -x "$root/usr/bin/python3.11"
-# onnxruntime reads the CPU's description at import (cpuinfo); qemu-user passes the host's x86
-# /proc/cpuinfo through unless the root has its own (-L looks there first).
-mkdir -p "$root/proc"
-for ((i = 0; i < $(nproc); i++)); do
-    printf 'processor\t: %d\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\nCPU revision\t: 3\n\n' "$i"
-done > "$root/proc/cpuinfo"
+arm64_python() {  # an arm64 Python 3.11 root from Debian's packages
+    local apt_dir=$work/apt i
+    mkdir -p "$apt_dir/state/lists/partial" "$apt_dir/cache/archives/partial" "$work/debs" "$root"
+    touch "$apt_dir/status"
+    local apt_opts=(-o APT::Architecture=arm64 -o APT::Architectures=arm64 -o "Dir::State=$apt_dir/state"
+                    -o "Dir::State::status=$apt_dir/status" -o "Dir::Cache=$apt_dir/cache"
+                    -o APT::Sandbox::User=root)  # the private folders are mktemp's, which _apt cannot enter
+    apt-get -qq "${apt_opts[@]}" update
+    local packages
+    packages=$(apt-cache "${apt_opts[@]}" depends --recurse --no-recommends --no-suggests --no-conflicts \
+        --no-breaks --no-replaces --no-enhances python3.11 libstdc++6 | grep -v '^[ <]' | sort -u)
+    (cd "$work/debs" && apt-get -qq "${apt_opts[@]}" download $packages)
+    for deb in "$work"/debs/*.deb; do dpkg-deb -x "$deb" "$root"; done
+    test -x "$root/usr/bin/python3.11"
+    # onnxruntime reads the CPU's description at import (cpuinfo); qemu-user passes the host's x86
+    # /proc/cpuinfo through unless the root has its own (-L looks there first).
+    mkdir -p "$root/proc"
+    for ((i = 0; i < $(nproc); i++)); do
+        printf 'processor\t: %d\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\nCPU revision\t: 3\n\n' "$i"
+    done > "$root/proc/cpuinfo"
+}
 
-echo "-- PyPI's aarch64 wheels, the x86_64 environment's versions"
-pins=$("$host_python" - <<'PY'
+aarch64_wheels() {  # PyPI's aarch64 wheels at the x86_64 environment's versions, and this package
+    local pins
+    pins=$("$host_python" - <<'PY'
 from importlib.metadata import version
 print(" ".join(f"{name}=={version(name)}" for name in ["onnxruntime", "numpy", "pillow", "typer", "pytest", "hypothesis"]))
 PY
 )
-"$host_python" -m pip wheel -q --no-cache-dir --no-deps -w "$work/wheels" .
-"$host_python" -m pip install -q --no-cache-dir --target "$site" --only-binary=:all: --python-version 3.11 \
-    --implementation cp --abi cp311 --abi abi3 --abi none --platform manylinux_2_28_aarch64 \
-    --platform manylinux_2_27_aarch64 --platform manylinux2014_aarch64 --platform any \
-    "$work"/wheels/cgan_edge-*.whl $pins
+    "$host_python" -m pip wheel -q --no-cache-dir --no-deps -w "$work/wheels" .
+    "$host_python" -m pip install -q --no-cache-dir --target "$site" --only-binary=:all: --python-version 3.11 \
+        --implementation cp --abi cp311 --abi abi3 --abi none --platform manylinux_2_28_aarch64 \
+        --platform manylinux_2_27_aarch64 --platform manylinux2014_aarch64 --platform any \
+        "$work"/wheels/cgan_edge-*.whl $pins
+}
+
+echo "-- arm64 Python from Debian's packages, and PyPI's aarch64 wheels (at once)"
+aarch64_wheels &
+wheels=$!
+arm64_python
+wait "$wheels"
 mkdir -p "$work/bin"
 cat > "$work/bin/python" <<SH
 #!/bin/sh
