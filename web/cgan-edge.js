@@ -1,11 +1,12 @@
-// cgan-edge generators in the browser: load an ONNX file with onnxruntime-web, check it
-// against the cgan-edge contract (runtime/cgan_runtime/contract.py) as the Python runtime
-// does, and generate images with the portable noise, so a (seed, label) pair gives the
-// same image here as in Python.
+// cgan-edge generators in JavaScript: load an ONNX file with onnxruntime, check it against
+// the cgan-edge contract (runtime/cgan_runtime/contract.py) as the Python runtime does, and
+// generate images with the portable noise, so a (seed, label) pair gives the same image here
+// as in Python.
 //
-// "onnxruntime-web" is resolved by the page's import map (or a bundler).
+// "#onnxruntime" is package.json's import: onnxruntime-node in Node.js, onnxruntime-web
+// elsewhere (bundlers follow it too); a page without a bundler maps it in its import map.
 
-import * as ort from "onnxruntime-web";
+import * as ort from "#onnxruntime";
 import { checkSeed, noiseForLabels } from "./noise.js";
 import { readMetadataProps, readOverridableInitializers, withoutInitializer } from "./onnx-proto.js";
 
@@ -48,13 +49,21 @@ export function specFromMetadata(metadata) {
   if (metadata[KEY_SPEC] === undefined) throw new ContractError(`metadata has no '${KEY_SPEC}'`);
   let spec;
   const literals = {}; // the counts as written: JSON.parse alone reads 8.0 as the integer 8
+  let sourceAccess = false;
   try {
     spec = JSON.parse(metadata[KEY_SPEC], (key, value, context) => {
+      sourceAccess ||= context !== undefined;
       if (INTEGER_FIELDS.includes(key) && context?.source !== undefined) literals[key] = context.source;
       return value;
     });
   } catch (error) {
     throw new ContractError(`metadata '${KEY_SPEC}' is not valid JSON: ${error.message}`);
+  }
+  if (!sourceAccess) {
+    // An engine without JSON.parse's source text (Node.js 20): the literals from the text itself.
+    // Only keys are followed by ':' in JSON, and the spec holds no nested objects.
+    const pattern = new RegExp(`"(${INTEGER_FIELDS.join("|")})"\\s*:\\s*([-+.\\w]+)`, "g");
+    for (const [, key, literal] of metadata[KEY_SPEC].matchAll(pattern)) literals[key] = literal;
   }
   for (const [key, literal] of Object.entries(literals)) {
     if (!/^-?\d+$/.test(literal)) throw new ContractError(`spec ${key} must be an integer, got ${literal}`);
@@ -337,7 +346,10 @@ export class Generator {
   }
 }
 
-/** Model output { data, dims: [N, C, H, W] } in `outputRange` -> ImageData[], linear onto 0..255, clipped. */
+/**
+ * Model output { data, dims: [N, C, H, W] } in `outputRange` -> ImageData[], linear onto 0..255, clipped.
+ * Where there is no ImageData (Node.js), plain objects of the same shape: { data, width, height }.
+ */
 export function toImageData({ data, dims }, outputRange) {
   const [count, channels, height, width] = dims;
   if (channels !== 1 && channels !== 3) throw new RangeError(`images with ${channels} channels have no ImageData form`);
@@ -353,7 +365,7 @@ export function toImageData({ data, dims }, outputRange) {
       }
       pixels[4 * p + 3] = 255;
     }
-    images.push(new ImageData(pixels, width, height));
+    images.push(globalThis.ImageData ? new ImageData(pixels, width, height) : { data: pixels, width, height });
   }
   return images;
 }

@@ -25,7 +25,15 @@ so weights summing to 1 give the weighted mean of the class embeddings
 whatever the label, and one-hot weights give exactly the label's own row.
 The input's batch dim is unnamed (omitted, it has 1 row, not N), and
 onnxruntime logs one warning when it loads such a file ("Initializer
-label_weights appears in graph inputs"): that is the default at work.
+label_weights appears in graph inputs"): that is the default at work. The
+Python runtime silences it and web/cgan-edge.js loads a copy without the
+default, but a plain onnxruntime embedder sees it at each load. No other form
+keeps both promises (noise+label callers get version-1 images, mixing callers
+pass weights) in every onnxruntime: a required input breaks noise+label
+callers, and an ONNX optional-typed input (If on OptionalHasElement, opset 15
+on) loads silently and may be left out in onnxruntime's Python and C APIs, but
+onnxruntime-node and onnxruntime-web refuse a run that leaves any input out.
+The unfolded default costs no measurable time (bench/default_weights.py).
 
 Portable noise (`noise.py` in Python, web/noise.js in JavaScript): a seed is an
 integer 0 <= seed < 2^53, split into seed_lo = seed mod 2^32 and
