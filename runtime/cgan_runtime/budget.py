@@ -30,19 +30,26 @@ def check_picture(height: int, width: int, image_format: str) -> None:
         )
 
 
+# Bytes per class weight of an image in flight: the float64 rows a morph or mix builds, their
+# float64 copy and quotient while checked (`mixing.as_weights`), the float32 fed to the model.
+WEIGHT_BYTES = 32
+
+
 def request_bytes(
-    images: int, at_once: int, nz: int, image_shape: tuple[int, int, int], picture_bytes: int
+    images: int, at_once: int, nz: int, image_shape: tuple[int, int, int], picture_bytes: int, classes: int = 0
 ) -> int:
     """Peak memory of a request for `images` images generated `at_once` at a time, written one picture at a time.
 
-    Every image's label and noise are drawn up front (the noise rule is per
-    request); per image in flight: the float32 output, two float32
+    Every image's label is known up front; its noise (and, for a mix or a
+    morph, its `classes` weights) is drawn with its batch. Per image in
+    flight: the noise, the weights, the float32 output, two float32
     temporaries of the uint8 conversion, the uint8 pixels. The picture being
     written: itself, the intermediate of the enlargement, the encoded file.
     """
     channels, height, width = image_shape
     pixels = channels * height * width
-    return images * (8 + 4 * nz) + at_once * (3 * 4 * pixels + pixels) + 3 * picture_bytes
+    per_image = 4 * nz + WEIGHT_BYTES * classes + 3 * 4 * pixels + pixels
+    return images * 8 + at_once * per_image + 3 * picture_bytes
 
 
 def memory_limit() -> int:
@@ -59,13 +66,20 @@ def check_memory(needed: int) -> None:
     limit = memory_limit()
     if needed > limit:
         raise ValueError(
-            f"this request needs about {_gib(needed)} of memory, more than the {_gib(limit)} allowed "
+            f"this request needs about {human_size(needed)} of memory, more than the {human_size(limit)} allowed "
             "(half this machine's): ask for fewer images or a smaller --scale"
         )
 
 
-def _gib(size: int) -> str:
-    return f"{size / 2**30:,.1f} GiB"
+def human_size(size: int) -> str:
+    """Bytes in the largest unit that keeps the figure at least 1: '512 bytes', '3.2 MiB', '38.0 GiB'."""
+    if size < 1024:
+        return f"{size:,} bytes"
+    for unit in ("KiB", "MiB", "GiB"):
+        size /= 1024
+        if size < 1024 or unit == "GiB":
+            return f"{size:,.1f} {unit}"
+    raise AssertionError("unreachable")
 
 
 def check_disk(folder: str | os.PathLike[str], files: int, picture_bytes: int) -> None:
@@ -78,7 +92,7 @@ def check_disk(folder: str | os.PathLike[str], files: int, picture_bytes: int) -
     free = shutil.disk_usage(folder).free
     if needed > free:
         raise ValueError(
-            f"{files:,} files may need {_gib(needed)} of disk, and {folder} has {_gib(free)} free: ask for fewer images"
+            f"{files:,} files may need {human_size(needed)} of disk, and {folder} has {human_size(free)} free: ask for fewer images"
         )
     try:
         inodes = os.statvfs(folder).f_favail

@@ -9,10 +9,14 @@ with the data are found here, before any run folder exists: library errors are
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import shutil
 import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,8 +65,12 @@ class DataSource:
 
     @property
     def name(self) -> str:
-        """What ModelSpec.dataset records: the set's name, or the folder's name."""
-        return Path(self.data).resolve().name if self.is_folder else self.data
+        """What ModelSpec.dataset records: the set's name, or the folder's name; a folder named like a set
+        (photos/mnist) is recorded as 'mnist/', so nothing takes it for the set."""
+        if not self.is_folder:
+            return self.data
+        name = Path(self.data).resolve().name
+        return f"{name}/" if name in SOURCES else name
 
 
 @dataclass(frozen=True)
@@ -109,6 +117,20 @@ def load_data(source: DataSource, train: bool = True) -> LabelledImages:
     else:
         return _load_folder(source)
     return _reshape(LabelledImages(images, labels, names, source.name), source, source.data)
+
+
+def data_fingerprint(source: DataSource) -> str:
+    """What a run trained on, cheaply: a folder's image files, their sizes and modification times
+    ("384 images, sha256 1f0c..."); "" for a named set, which does not change."""
+    if not source.is_folder:
+        return ""
+    root = Path(source.data)
+    files, labels, names = _scan_folder(root)
+    digest = hashlib.sha256()
+    for path, label in zip(files, labels):
+        info = path.stat()
+        digest.update(f"{names[label]}/{path.name}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+    return f"{len(files)} images, sha256 {digest.hexdigest()[:16]}"
 
 
 def canonical_data(data: str) -> str:
@@ -310,7 +332,7 @@ def _load_folder(source: DataSource) -> LabelledImages:
     ok = np.ones(len(files), dtype=bool)
     for i, path in enumerate(files):
         try:
-            with Image.open(path) as picture:
+            with _quiet_pillow(), Image.open(path) as picture:
                 out[i] = _fit_picture(picture, size, channels)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             if not source.skip_bad_images:
@@ -361,7 +383,7 @@ def _read_headers(files: list[Path], skip_bad: bool) -> tuple[list, list, set[in
     sizes, modes, bad = [], [], set()
     for i, path in enumerate(files):
         try:
-            with Image.open(path) as picture:
+            with _quiet_pillow(), Image.open(path) as picture:
                 sizes.append(picture.size)
                 modes.append(picture.mode)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
@@ -385,11 +407,41 @@ def _common_size(root: Path, files: list[Path], sizes: list[tuple[int, int]]) ->
     return first[0]
 
 
+@contextmanager
+def _quiet_pillow() -> Iterator[None]:
+    """Pillow's two-line DecompressionBombWarning silenced: the memory check speaks for large images."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        yield
+
+
+# Modes whose values go beyond 0..255, and the value each calls full scale: 16-bit grey (PNG,
+# TIFF; Pillow opens 16-bit PNGs as "I"), floats in [0, 1]. Pillow's own convert("L") clips
+# them at 255, which turns every 16-bit picture white and every float one black.
+_FULL_SCALE = {"I;16": 65535, "I;16B": 65535, "I;16L": 65535, "I;16N": 65535, "I": 65535, "F": 1.0}
+
+
+def _to_8bit(picture):
+    """A picture whose values exceed 8 bits as 8-bit grey ("L"), scaled from its full scale; others as they are."""
+    from PIL import Image
+
+    full_scale = _FULL_SCALE.get(picture.mode)
+    if full_scale is None:
+        return picture
+    values = np.asarray(picture, dtype=np.float64)
+    if picture.mode == "F" and values.size and np.nanmax(values) > 1.0:
+        full_scale = 255.0  # floats already on the 8-bit scale
+    scaled = np.clip(np.nan_to_num(values) * (255.0 / full_scale), 0, 255)
+    return Image.fromarray(np.rint(scaled).astype(np.uint8), "L")
+
+
 def _fit_picture(picture, size: int, channels: int) -> np.ndarray:
     """[size, size, channels] uint8: centre-cropped to a square, resized with Lanczos (antialiased)."""
     from PIL import Image
 
-    picture = picture.convert("L" if channels == 1 else "RGB")
+    picture = _to_8bit(picture).convert("L" if channels == 1 else "RGB")
     w, h = picture.size
     if w != h:
         side = min(w, h)
