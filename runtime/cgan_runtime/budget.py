@@ -33,6 +33,9 @@ def check_picture(height: int, width: int, image_format: str) -> None:
 # Bytes per class weight of an image in flight: the float64 rows a morph or mix builds, their
 # float64 copy and quotient while checked (`mixing.as_weights`), the float32 fed to the model.
 WEIGHT_BYTES = 32
+# What any request takes beside its images: the parsed command, the model's metadata, the feeds
+# of one run, Pillow's encoder state, first-use imports. Measured well under 1 MiB; 8 is headroom.
+REQUEST_OVERHEAD = 8 << 20
 
 
 def request_bytes(
@@ -49,7 +52,7 @@ def request_bytes(
     channels, height, width = image_shape
     pixels = channels * height * width
     per_image = 4 * nz + WEIGHT_BYTES * classes + 3 * 4 * pixels + pixels
-    return images * 8 + at_once * per_image + 3 * picture_bytes
+    return REQUEST_OVERHEAD + images * 8 + at_once * per_image + 3 * picture_bytes
 
 
 def memory_limit() -> int:

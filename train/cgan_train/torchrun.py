@@ -15,16 +15,18 @@ import signal
 from cgan_runtime.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, fail
 
 PROG = "cgan-train"
-# torchrun's agent logs "Received Signals.SIGTERM death signal, shutting down workers" before
-# raising: the one line below says it.
-_AGENT_LOGGER = "torch.distributed.elastic.agent.server.api"
+# torchrun's warnings as it stops ("Received Signals.SIGTERM death signal", "Sending process N
+# closing signal SIGTERM"): the one line below says it. Its errors still show.
+_TORCHRUN_LOGGERS = "torch.distributed.elastic"
 
 
 def main() -> None:
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.run import main as torchrun
 
-    logging.getLogger(_AGENT_LOGGER).setLevel(logging.ERROR)
+    for name, logger in list(logging.root.manager.loggerDict.items()):  # each has its own level, set at import
+        if name.startswith(_TORCHRUN_LOGGERS) and isinstance(logger, logging.Logger):
+            logger.setLevel(logging.ERROR)
     try:
         torchrun()
     except SignalException as exc:
