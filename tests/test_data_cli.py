@@ -207,7 +207,7 @@ def test_training_that_cannot_fit_in_memory_is_refused_before_the_models_are_bui
                                                                                     monkeypatch):
     """--image-size 512 --channels 3 --recipe edge once grew to 8.7 GB and died in torch's allocator."""
     root = colour_folder(tmp_path / "pets", size=SIZE)
-    monkeypatch.setattr("cgan_train.footprint._available_ram", lambda: 64 << 20)
+    monkeypatch.setattr("cgan_train.footprint.free_memory", lambda device: (64 << 20, "available memory"))
     result = cgan_train(run_cli, "--data", root, "--recipe", "edge", "--image-size", 64, "--batch-size", 8,
                         "--max-steps", 1, "--no-eval", "--out", tmp_path / "run")
     one_line(result, 1, "training the mlp models on 3x64x64 images, 8 per step, needs about",

@@ -178,15 +178,18 @@ def memory_needed(n: int, shape: tuple[int, int, int]) -> int:
 
 def check_fits(nbytes: int, device: torch.device | str = "cpu", what: str = "the data set") -> None:
     """Raise MemoryError, before allocating, when `nbytes` will not fit in the device's free memory."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        where = f"free GPU memory on {device}"
-    else:
-        free, where = _available_ram(), "available memory"
+    free, where = free_memory(device)
     if free is not None and nbytes > MEMORY_HEADROOM * free:
         raise MemoryError(f"{what} needs {_gib(nbytes)} but only {_gib(free)} of {where} is there "
                         f"(at most {MEMORY_HEADROOM:.0%} of it is used for data): use --image-size or fewer images")
+
+
+def free_memory(device: torch.device | str) -> tuple[int | None, str]:
+    """(bytes free on `device`, or None when the machine does not say; how to name that memory)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0], f"free GPU memory on {device}"
+    return _available_ram(), "available memory"
 
 
 def _available_ram() -> int | None:

@@ -14,7 +14,7 @@ from torch import nn
 from cgan_runtime.budget import human_size
 from cgan_runtime.contract import ModelSpec
 
-from .data import _available_ram
+from .data import free_memory
 from .models import build_models
 
 # Per parameter: the weights, their gradient and Adam's two moments, float32 each.
@@ -44,11 +44,7 @@ def check_training_fits(spec: ModelSpec, critic_width: int | None, batch: int, e
                         device: torch.device) -> None:
     """MemoryError naming the figures when training would not fit in the device's free memory."""
     needed = training_bytes(spec, critic_width, batch, ema)
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        where = f"free memory on {device}"
-    else:
-        free, where = _available_ram(), "available memory"
+    free, where = free_memory(device)
     if free is not None and needed > MODEL_SHARE * free:
         c, h, w = spec.image_shape
         raise MemoryError(
