@@ -17,6 +17,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 TINY_MODEL = FIXTURES / "tiny_generator.onnx"  # format version 1: integer labels only
 TINY_MIXING_MODEL = FIXTURES / "tiny_generator_v2.onnx"  # the same network, taking class weights
 BAD_MODELS = FIXTURES / "bad"
+NUMBERED_MODEL = FIXTURES / "numbered_classes.onnx"  # classes "0", "1", "10", "2", ...: "2" is index 3
+ODD_NAMES_MODEL = FIXTURES / "odd_names.onnx"  # class names holding escape sequences, ',' and spaces
+MANY_CLASSES_MODEL = FIXTURES / "many_classes.onnx"  # 1,000 classes of 4x4 images, taking class weights
 # Real MNIST in torchvision's layout: CI lays shared/ beside the clone.
 MNIST_DIR = Path(os.environ.get("CGAN_EDGE_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -20,6 +22,7 @@ from cgan_runtime.errors import EXIT_RUNTIME, EXIT_USAGE  # noqa: E402
 from cgan_train.checkpoint import inference_generator, load_checkpoint  # noqa: E402
 
 from fixtures.make_tiny_generator import TINY_SPEC, build  # noqa: E402
+from support import BAD_MODELS  # noqa: E402
 
 VARIANTS = ("fp32", "fp16", "int8")
 
@@ -139,11 +142,17 @@ def test_upgrade_without_output_replaces_the_file(version_1_file):
     assert Generator(version_1_file, provider="cpu").can_mix
 
 
-@pytest.mark.parametrize("name, fragment", [("mixing", "takes class weights already"), ("text", "not a loadable ONNX")])
+@pytest.mark.parametrize(
+    "name, fragment",
+    [("mixing", "takes class weights already"), ("text", "not a loadable ONNX"), ("nan", "holds NaN or infinity")],
+)
 def test_upgrade_refuses_what_it_cannot_upgrade_with_one_line(run_cli, exported, tmp_path, name, fragment):
+    """A NaN-producing file was once upgraded, reporting a difference of 0.00e+00."""
     source = tmp_path / f"{name}.onnx"
     if name == "mixing":
         source.write_bytes((exported[0] / "g.fp32.onnx").read_bytes())
+    elif name == "nan":
+        source.write_bytes((BAD_MODELS / "nan_weights.onnx").read_bytes())
     else:
         source.write_text("not a model")
     before = source.read_bytes()
@@ -170,3 +179,10 @@ def test_surgery_refuses_a_graph_that_uses_the_label_other_than_as_a_lookup():
 def test_surgery_refuses_a_model_that_takes_class_weights_already():
     with pytest.raises(ValueError, match="already has a 'label_weights' input"):
         add_class_weights(add_class_weights(build(TINY_SPEC)))
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_upgrade_into_a_full_disk_names_the_file(run_cli, version_1_file):
+    result = run_cli(export_main, "cgan-export", "--upgrade", version_1_file, "-o", "/dev/full")
+    assert result.exit_code == EXIT_RUNTIME
+    assert result.stderr.strip().splitlines() == ["cgan-export: error: cannot write /dev/full: No space left on device"]

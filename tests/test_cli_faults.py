@@ -23,7 +23,9 @@ from cgan_runtime import cli
 from cgan_runtime.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, EXIT_USAGE
 from cgan_runtime.inputs import MAX_THREADS
 
-from support import BAD_MODELS, FIXTURES, TINY_MODEL
+from support import (
+    BAD_MODELS, FIXTURES, MANY_CLASSES_MODEL, NUMBERED_MODEL, ODD_NAMES_MODEL, TINY_MIXING_MODEL, TINY_MODEL,
+)
 
 COLOUR_MODEL = FIXTURES / "colour_generator.onnx"
 
@@ -100,7 +102,8 @@ def test_requests_too_large_are_refused_in_one_line_before_allocating(cgan_gen, 
 def test_files_that_cannot_fit_on_the_disk_are_refused_before_generating(cgan_gen, tmp_path, monkeypatch):
     monkeypatch.setattr("cgan_runtime.budget.shutil.disk_usage", lambda folder: SimpleNamespace(free=10**6))
     result = cgan_gen("--all-labels", "-n", 1000, "--model", TINY_MODEL)
-    one_line_error(result, EXIT_USAGE, "10,000 files may need 39.1 MiB of disk, and . has 1.0 MiB free")
+    # Sizes in the unit that keeps them readable (it used to say "0.0 GiB of disk, and . has 0.0 GiB free").
+    one_line_error(result, EXIT_USAGE, "10,000 files may need 39.1 MiB of disk, and . has 976.6 KiB free")
     assert os.listdir(tmp_path) == []
 
 
@@ -108,7 +111,7 @@ def test_the_memory_estimate_is_checked_before_generating(cgan_gen, monkeypatch)
     monkeypatch.setattr("cgan_runtime.budget.memory_limit", lambda: 1000)
     monkeypatch.setattr(cli.Generator, "generate", lambda *a, **k: pytest.fail("generated before the check"))
     result = cgan_gen("--label", 1, "-n", 5, "--model", TINY_MODEL)
-    one_line_error(result, EXIT_USAGE, "MiB of memory, more than the 0.0 MiB allowed")
+    one_line_error(result, EXIT_USAGE, "MiB of memory, more than the 1,000 bytes allowed")
 
 
 # Destinations that are not plain files ------------------------------------------------------------
@@ -246,7 +249,9 @@ def test_a_signal_during_start_up_imports_is_one_line(sig, code, word):
 # Models whose metadata lies ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fixture", ["nz_float.onnx", "huge_nz.onnx", "fewer_classes.onnx", "image_mismatch.onnx"])
+@pytest.mark.parametrize(
+    "fixture", ["nz_float.onnx", "huge_nz.onnx", "fewer_classes.onnx", "image_mismatch.onnx", "nan_weights.onnx"]
+)
 def test_a_model_whose_metadata_lies_is_one_line_exit_1(cgan_gen, fixture):
     result = cgan_gen("--label", 1, "--model", BAD_MODELS / fixture)
     one_line_error(result, EXIT_RUNTIME, "breaks the cgan-edge generator contract")
@@ -384,3 +389,97 @@ def test_run_app_turns_any_os_error_into_one_line_exit_1(run_cli, error, line):
 
     result = run_cli(lambda: run_app(app, "demo"), "demo")
     assert (result.exit_code, result.stderr_lines) == (EXIT_RUNTIME, [line])
+
+
+# Round two: resources, odd destinations, class names --------------------------------------------------
+
+
+def test_the_noise_of_many_files_is_drawn_batch_by_batch(cgan_gen, generator, tmp_path, monkeypatch):
+    """-n 10000000 once drew all ten million images' noise before the first batch (23 GB)."""
+    drawn = []
+    draw = cli.noise_for_labels
+    monkeypatch.setattr(cli, "noise_for_labels", lambda labels, *args, **kwargs: drawn.append(len(labels)) or draw(labels, *args, **kwargs))
+    monkeypatch.setattr(cli, "FILE_BATCH", 4)
+    assert cgan_gen("--label", "0,7", "-n", 5, "--seed", 5, "-o", "d.png", "--model", TINY_MODEL).exit_code == 0
+    assert max(drawn) <= 4 and sum(drawn) == 10
+    for label in (0, 7):  # each label's occurrences carry on across batches: the images of one request
+        expected = generator.generate([label] * 5, seed=5)
+        got = [np.asarray(Image.open(tmp_path / f"d_{label}_{index}.png")) for index in range(5)]
+        np.testing.assert_array_equal(np.stack(got), expected)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--morph", "c0:c1", "--frames", 4000, "-o", "m.gif"],
+        ["--mix", "c0=0.5,c1=0.5", "-n", 4000, "--grid", "-o", "g.png"],
+    ],
+    ids=["morph", "mix-grid"],
+)
+def test_class_weights_count_in_the_memory_budget(cgan_gen, monkeypatch, args):
+    """1,000 classes of 4x4 images: 4,000 frames' weights take 128 MB, their pixels 1 MB."""
+    monkeypatch.setattr("cgan_runtime.budget.memory_limit", lambda: 64 << 20)
+    monkeypatch.setattr(cli.Generator, "_run", lambda *a, **k: pytest.fail("generated before the check"))
+    result = cgan_gen(*args, "--model", MANY_CLASSES_MODEL)
+    one_line_error(result, EXIT_USAGE, "MiB of memory, more than the 64.0 MiB allowed")
+
+
+def test_mixed_files_draw_their_weights_batch_by_batch(cgan_gen, monkeypatch, tmp_path):
+    sizes = []
+    run = cli.Generator._run
+    monkeypatch.setattr(cli.Generator, "_run", lambda self, labels, *a, **k: sizes.append(len(labels)) or run(self, labels, *a, **k))
+    monkeypatch.setattr(cli, "FILE_BATCH", 3)
+    assert cgan_gen("--mix", "3=0.5,8=0.5", "-n", 7, "--seed", 1, "--model", TINY_MIXING_MODEL).exit_code == 0
+    assert sizes == [3, 3, 1] and len(os.listdir(tmp_path)) == 7
+
+
+def test_numbered_files_beside_a_device_are_refused(cgan_gen):
+    """`-o /dev/null -n 2` once wrote the regular files /dev/null_3_0 and /dev/null_3_1."""
+    existed = os.path.exists(f"{os.devnull}_3_0")
+    result = cgan_gen("--label", 3, "-n", 2, "-o", os.devnull, "--model", TINY_MODEL)
+    one_line_error(result, EXIT_USAGE, "-o /dev/null is not a regular file, and 2 images go to numbered files")
+    assert os.path.exists(f"{os.devnull}_3_0") == existed
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/stdout"), reason="needs /dev/stdout")
+def test_dev_stdout_into_a_pipe_is_written_through(generator):
+    """It once tried to make a temp file in /proc/PID/fd, beside the pipe /dev/stdout points at."""
+    result = cgan_gen_process("--label", 3, "--seed", 2, "-o", "/dev/stdout", "--model", TINY_MODEL, stdout=subprocess.PIPE)
+    assert result.returncode == 0, result.stderr
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(result.stdout))), generator.generate([3], seed=2)[0])
+
+
+def test_info_with_stdout_closed_is_one_line_and_exit_1():
+    shell = subprocess.run(
+        f"{sys.executable} -c 'from cgan_runtime.entry import gen; gen()' --info --model {TINY_MODEL} >&-",
+        shell=True, stderr=subprocess.PIPE, timeout=120,
+    )
+    assert shell.returncode == EXIT_RUNTIME
+    assert shell.stderr.decode().splitlines() == ["cgan-gen: error: stdout is closed: nowhere to print --info"]
+
+
+def test_class_names_from_the_file_reach_the_terminal_escaped(cgan_gen):
+    info = cgan_gen("--info", "--model", ODD_NAMES_MODEL)
+    assert info.exit_code == 0, info.stderr
+    assert b"\x1b" not in info.stdout and b"\x07" not in info.stdout
+    assert "1=\\x1b]0;owned\\x07\\x1b[2J" in info.stdout.decode()
+    unknown = cgan_gen("--label", "nope", "-o", "x.png", "--model", ODD_NAMES_MODEL)
+    assert unknown.exit_code == EXIT_USAGE and "\x1b" not in unknown.stderr and "\\x1b" in unknown.stderr
+
+
+def test_class_names_the_command_line_cannot_spell_are_named_at_load(cgan_gen):
+    result = cgan_gen("--label", 0, "-o", "x.png", "--model", ODD_NAMES_MODEL)
+    assert result.exit_code == 0, result.stderr
+    (warning,) = [line for line in result.stderr_lines if "warning" in line]
+    assert "2='a,b', 3=' padded '" in warning and "give their index" in warning
+
+
+def test_a_class_named_with_a_number_is_chosen_by_that_name_and_a_number_alone_is_an_index(cgan_gen, tmp_path):
+    """Classes 0..10 sort as 0, 1, 10, 2, ...: `--label 2` once drew index 2, the class named "10"."""
+    generator = cli.Generator(NUMBERED_MODEL, provider="cpu", threads=1)
+    assert generator.class_names[2:4] == ("10", "2")
+    for args in (["--label", "2"], ["--mix", "2=1"]):
+        assert cgan_gen(*args, "--seed", 3, "-o", "x.png", "--model", NUMBERED_MODEL).exit_code == 0
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "x.png")), generator.generate(["2"], seed=3)[0])
+    # A number no class is named is an index: there is no class "11", so 11 is out of range.
+    one_line_error(cgan_gen("--label", "11", "-o", "x.png", "--model", NUMBERED_MODEL), EXIT_USAGE, "label 11 is out of range")

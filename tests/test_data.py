@@ -287,3 +287,30 @@ def test_memory_is_estimated_and_a_set_that_will_not_fit_is_refused_before_decod
         check_fits(1_200_000)
     with pytest.raises(MemoryError, match="24 images at 3x64x64"):
         load_data(DataSource(str(colour_folder(tmp_path / "pets")), image_size=64))
+
+
+@pytest.mark.parametrize(
+    "mode, full_scale",
+    [("I;16", 65535), ("I", 65535), ("F", 1.0)],
+    ids=["16-bit-png", "32-bit-int-tiff", "float-tiff"],
+)
+def test_grey_images_deeper_than_8_bits_load_scaled_from_their_full_scale(tmp_path, mode, full_scale):
+    """16-bit PNGs at 12% and 85% of full scale once loaded as 255 (and float TIFFs in [0, 1] as 0)."""
+    suffix = ".png" if mode == "I;16" else ".tiff"
+    for name, fraction in (("dim", 0.12), ("bright", 0.85)):
+        (tmp_path / name).mkdir()
+        value = fraction * full_scale
+        array = np.full((8, 8), value, dtype=np.float32 if mode == "F" else np.uint16 if mode == "I;16" else np.int32)
+        picture = Image.fromarray(array, mode) if mode != "I;16" else Image.frombytes("I;16", (8, 8), array.tobytes())
+        picture.save(tmp_path / name / f"a{suffix}")
+    loaded = load_data(DataSource(str(tmp_path)))
+    by_class = {name: int(loaded.images[loaded.labels == c].float().mean()) for c, name in enumerate(loaded.class_names)}
+    assert by_class == {"bright": round(0.85 * 255), "dim": round(0.12 * 255)}
+
+
+def test_a_folder_named_like_a_data_set_is_not_recorded_as_that_set(tmp_path, colour_folder):
+    """photos/mnist once recorded "mnist", and cgan-eval then scored the model against real MNIST."""
+    root = colour_folder(tmp_path / "photos" / "mnist")
+    loaded = load_data(DataSource(str(root)))
+    assert loaded.dataset == "mnist/" and loaded.dataset not in data_module.SOURCES
+    assert load_data(DataSource(str(colour_folder(tmp_path / "pets")))).dataset == "pets"

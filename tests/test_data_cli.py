@@ -183,3 +183,33 @@ def test_cgan_eval_errors_are_one_line_each(run_cli, folder_run, tmp_path, colou
     (tmp_path / "broken.onnx").write_bytes(b"not onnx")
     one_line(cgan_eval(run_cli, tmp_path / "broken.onnx"), 1, "broken.onnx")
     one_line(cgan_eval(run_cli, best, "--data", root, "--channels", 2), 2, "channels must be 1 or 3")
+
+
+@pytest.mark.parametrize("change", ["grown", "shrunk"])
+def test_resume_refuses_a_folder_whose_images_changed_since_the_run_started(run_cli, tmp_path, colour_folder, change):
+    """Grown, every resume once failed as "training diverged ... (try a lower --lr)"; shrunk, it went on silently."""
+    root = colour_folder(tmp_path / "pets", size=SIZE)
+    first = cgan_train(run_cli, "--data", root, "--recipe", "mlp", "--max-steps", 1, "--batch-size", 8,
+                       "--no-eval", "--out", tmp_path / "run")
+    assert first.exit_code == 0, first.stderr
+    if change == "grown":
+        colour_folder(tmp_path / "more", size=SIZE)
+        for path in (tmp_path / "more" / "cat").iterdir():
+            shutil.copy(path, root / "cat" / f"new-{path.name}")
+    else:
+        next((root / "dog").iterdir()).unlink()
+    resumed = cgan_train(run_cli, "--resume", "--max-steps", 2, "--out", tmp_path / "run")
+    one_line(resumed, 2, f"--resume: {root} has changed since this run started", "now, 24 images, sha256",
+             "start a new run")
+
+
+def test_training_that_cannot_fit_in_memory_is_refused_before_the_models_are_built(run_cli, tmp_path, colour_folder,
+                                                                                    monkeypatch):
+    """--image-size 512 --channels 3 --recipe edge once grew to 8.7 GB and died in torch's allocator."""
+    root = colour_folder(tmp_path / "pets", size=SIZE)
+    monkeypatch.setattr("cgan_train.footprint.free_memory", lambda device: (64 << 20, "available memory"))
+    result = cgan_train(run_cli, "--data", root, "--recipe", "edge", "--image-size", 64, "--batch-size", 8,
+                        "--max-steps", 1, "--no-eval", "--out", tmp_path / "run")
+    one_line(result, 1, "training the mlp models on 3x64x64 images, 8 per step, needs about",
+             "use a smaller --image-size or --batch-size")
+    assert not (tmp_path / "run").exists()

@@ -207,3 +207,14 @@ def test_export_scores_fp16_on_the_data_the_checkpoint_was_trained_on(run_cli, c
     assert [(Path(s.data), s.image_size) for s in sources] == [(folder.resolve(), None)]
     assert set(report.label_accuracy) == {"fp32", "fp16"}
     assert Generator(tmp_path / "g.fp16.onnx", provider="cpu").image_shape == (3, 16, 16)
+
+
+def test_export_cli_refuses_a_checkpoint_with_non_finite_weights_in_one_line(run_cli, tiny_checkpoint, tmp_path):
+    """NaN weights were once exported ("max |onnxruntime - torch|: N=1: nan"), exit 0."""
+    ckpt = load_checkpoint(tiny_checkpoint)
+    weights = {name: value.clone() for name, value in (ckpt["generator_ema"] or ckpt["generator"]).items()}
+    weights["net.0.weight"][0, 0] = float("inf")
+    save_checkpoint(tmp_path / "best.pt", {**{k: v for k, v in ckpt.items() if k not in ("format", "format_version")},
+                                           "generator": weights, "generator_ema": None})
+    result = run_cli(export_main, "cgan-export", "--ckpt", tmp_path / "best.pt")
+    assert_one_line_error(result, EXIT_RUNTIME, "holds NaN or infinity (in net.0.weight)", tmp_path)

@@ -49,6 +49,9 @@ def test_generator_refuses_a_truncated_model(tmp_path):
         ("future_format.onnx", r"format version 3 is not supported \(this runtime reads versions 1, 2\)"),
         ("v2_without_weights.onnx", "format version 2 needs an optional input 'label_weights'"),
         ("nz_float.onnx", r"spec nz must be an integer, got 8\.0"),
+        ("nz_string.onnx", r"spec nz must be an integer, got '8'"),
+        # A diverged model's weights: its images would be black, every later step reporting success.
+        ("nan_weights.onnx", r"the model's output for labels \[0, 9\] and zero noise holds NaN or infinity"),
         ("huge_nz.onnx", r"spec nz 1000000000000 is larger than the 65536 a generator may have"),
         ("dynamic_nz_mismatch.onnx", r"running it for labels \[0, 9\] \(10 classes per the spec\) failed: "),
         ("fewer_classes.onnx", r"running it for labels \[0, 9\] \(10 classes per the spec\) failed: "),
@@ -113,3 +116,23 @@ def test_without_onnxruntime_loading_names_the_extra_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # what `import onnxruntime` sees when it is absent
     with pytest.raises(ModuleNotFoundError, match=r"onnxruntime is not installed: pip install 'cgan-edge\[cpu\]'"):
         Generator(TINY_MODEL)
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("image_shape", [1, 4.5, 4], r"spec image_shape must be a list of integers \(C, H, W\), got \[1, 4\.5, 4\]"),
+        ("nz", "8", "spec nz must be an integer, got '8'"),
+        ("num_classes", True, "spec num_classes must be an integer, got True"),
+        ("output_range", ["-1", 1], "spec output_range must be two numbers"),
+    ],
+)
+def test_spec_fields_of_the_wrong_json_type_are_refused_not_converted(field, value, message):
+    """An image_shape of 4.5 was drawn as 4 (the browser refused it); nz "8" failed on '<' between str and int."""
+    import json
+
+    from cgan_runtime.contract import KEY_FORMAT_VERSION, KEY_SPEC, ModelSpec, spec_from_metadata
+
+    spec = ModelSpec().to_dict() | {field: value}
+    with pytest.raises(ValueError, match=message):
+        spec_from_metadata({KEY_FORMAT_VERSION: "1", KEY_SPEC: json.dumps(spec)})

@@ -117,3 +117,23 @@ def test_check_threads_caps_threads_at_four_per_core(threads):
         check_threads(threads)
     assert check_threads(MAX_THREADS) == MAX_THREADS
 
+
+
+def test_text_is_a_class_name_first_and_an_index_only_when_no_class_has_that_name():
+    """The one rule of cgan-gen, the Python API and the browser (classes 0..10 sort as 0, 1, 10, 2, ...)."""
+    names = tuple(sorted(str(i) for i in range(11)))
+    assert as_labels(["2", "10"], 11, names).tolist() == [3, 2]  # by name, wherever the name sorts
+    assert as_labels([2, 10], 11, names).tolist() == [2, 10]  # an int is an index
+    assert as_labels(["1"], 3, ("red", "green", "blue")).tolist() == [1]  # no class named "1": index 1
+    with pytest.raises(ValueError, match="label -1 is out of range"):
+        as_labels(["-1"], 3, ("red", "green", "blue"))
+    with pytest.raises(ValueError, match="unknown class '2.0'"):
+        as_labels(["2.0"], 3, ("red", "green", "blue"))
+
+
+def test_class_weights_follow_the_same_rule():
+    from cgan_runtime.mixing import as_weights
+
+    names = tuple(sorted(str(i) for i in range(11)))
+    assert as_weights({"2": 1.0}, 11, names).argmax() == 3
+    assert as_weights({2: 1.0}, 11, names).argmax() == 2

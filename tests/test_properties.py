@@ -13,7 +13,7 @@ from cgan_runtime.errors import EXIT_USAGE
 from cgan_runtime.images import MAX_SIDE
 from cgan_runtime.inputs import MAX_THREADS, SEED_LIMIT, as_labels, as_noise, check_seed, check_threads
 
-from support import TINY_MODEL
+from support import MANY_CLASSES_MODEL, TINY_MODEL
 
 # database=None: no .hypothesis folder written into the checkout.
 FAST = settings(
@@ -140,6 +140,45 @@ def test_cgan_gen_counts_scales_and_threads_succeed_or_exit_2_in_one_line(cgan_g
     )
     if result.exit_code == 0:
         assert 1 <= count and 1 <= factor and 1 <= threads <= MAX_THREADS
+        return
+    assert result.exit_code == EXIT_USAGE, result.stderr
+    assert len(result.stderr_lines) == 1 and result.stderr_lines[0].startswith("cgan-gen: error: ")
+
+
+# The budget: 1,000 classes of 4x4 images (weights outweigh pixels) and 10 of 28x28 (pixels do).
+@settings(max_examples=24, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    request=st.sampled_from(["grid", "files", "mix-grid", "mix-files", "morph", "morph-grid"]),
+    count=st.one_of(st.integers(1, 600), st.integers(10**5, 10**13)),
+    factor=st.one_of(st.integers(1, 12), st.integers(100, 10**6)),
+    limit=st.integers(1 << 16, 48 << 20),
+)
+def test_any_request_is_refused_in_one_line_or_fits_in_the_memory_it_said(
+    cgan_gen, tmp_path, monkeypatch, request, count, factor, limit
+):
+    """Counts, frames, classes and scales under any memory limit: one line (exit 2), or a run whose
+    allocations (numpy's and Python's, as tracemalloc sees them) stay within the limit."""
+    import tracemalloc
+
+    monkeypatch.setattr("cgan_runtime.budget.memory_limit", lambda: limit)
+    args = {
+        "grid": ["--all-labels", "-n", count, "--grid", "--model", TINY_MODEL],
+        "files": ["--label", "0,9", "-n", min(count, 40), "--model", TINY_MODEL],
+        "mix-grid": ["--mix", "c1=0.5,c7=0.5", "-n", count, "--grid", "--model", MANY_CLASSES_MODEL],
+        "mix-files": ["--mix", "c1=0.5,c7=0.5", "-n", min(count, 40), "--model", MANY_CLASSES_MODEL],
+        "morph": ["--morph", "c1:c7", "--frames", count + 1, "-o", tmp_path / "m.gif", "--model", MANY_CLASSES_MODEL],
+        "morph-grid": ["--morph", "c1:c7", "--frames", count + 1, "--grid", "--model", MANY_CLASSES_MODEL],
+    }[request]
+    if "-o" not in args:
+        args += ["-o", tmp_path / "x.png"]
+    tracemalloc.start()
+    try:
+        result = cgan_gen(*args, "--scale", factor, "--seed", 0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    if result.exit_code == 0:
+        assert peak <= limit, f"{request} -n {count} --scale {factor}: took {peak:,} bytes, allowed {limit:,}"
         return
     assert result.exit_code == EXIT_USAGE, result.stderr
     assert len(result.stderr_lines) == 1 and result.stderr_lines[0].startswith("cgan-gen: error: ")

@@ -180,3 +180,25 @@ def test_default_threads_follow_omp_num_threads_else_share_the_cores(monkeypatch
     assert default_threads() == 1  # 6 idle cores shared by 4 processes
     monkeypatch.setattr(os, "getloadavg", lambda: (20.0, 0.0, 0.0))
     assert default_threads() == 1  # never less than one
+
+
+def test_sigterm_to_the_documented_launch_is_one_line_and_exit_143(tmp_path):
+    """torchrun itself once answered SIGTERM with a 31-line traceback (SignalException) and exit 1."""
+    import signal
+    import time
+
+    started = tmp_path / "started"
+    worker = tmp_path / "worker.py"
+    worker.write_text(f"import pathlib, time\npathlib.Path({str(started)!r}).touch()\ntime.sleep(120)\n")
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "cgan_train.torchrun", "--standalone", "--nproc-per-node=1", str(worker)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not started.exists() and time.monotonic() < deadline and launcher.poll() is None:
+        time.sleep(0.1)
+    assert started.exists(), launcher.communicate()[1]
+    launcher.send_signal(signal.SIGTERM)
+    _, err = launcher.communicate(timeout=120)
+    assert launcher.returncode == 143
+    assert err.splitlines() == ["cgan-train: error: terminated"]

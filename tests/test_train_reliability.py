@@ -18,7 +18,7 @@ torch = pytest.importorskip("torch")
 import typer  # noqa: E402
 
 from cgan_runtime.contract import ModelSpec  # noqa: E402
-from cgan_runtime.errors import EXIT_USAGE  # noqa: E402
+from cgan_runtime.errors import EXIT_USAGE, Terminated  # noqa: E402
 from cgan_train import checkpoint, trainer  # noqa: E402
 from cgan_train.checkpoint import inference_generator, load_checkpoint, save_checkpoint  # noqa: E402
 from cgan_train.cli import train_app, train_main  # noqa: E402
@@ -284,13 +284,112 @@ def test_ctrl_c_prints_interrupted_exits_130_and_leaves_no_temp_files(cgan_train
 
 
 @needs_mnist
-def test_stale_temp_files_of_a_killed_run_are_removed(tmp_path):
+def test_stale_temp_files_of_a_killed_run_are_removed_and_nobody_elses(tmp_path):
     train(smoke(epochs=1), MNIST_DIR, tmp_path, device="cpu")
-    stale = [tmp_path / ".last.pt.abc123.tmp", tmp_path / "samples" / ".epoch_002.png.xyz.tmp"]
-    for path in stale:
+    stale = [tmp_path / ".last.pt.0a1b2c3d.tmp", tmp_path / "samples" / ".epoch_002.png.9f8e7d6c.tmp"]
+    # A user's hidden temp files in the folder: once removed with the run's own.
+    theirs = [tmp_path / ".notes.tmp", tmp_path / ".report.docx.tmp", tmp_path / "samples" / ".last.pt.tmp"]
+    for path in stale + theirs:
         path.write_bytes(b"left by kill -9")
     train(smoke(epochs=2), MNIST_DIR, tmp_path, device="cpu", resume=True)
     assert not any(path.exists() for path in stale)
+    assert all(path.read_bytes() == b"left by kill -9" for path in theirs)
+
+
+@needs_mnist
+def test_a_folder_left_by_a_kill_before_the_first_last_pt_is_taken_by_a_new_run(cgan_train, tmp_path):
+    """The grid and metrics line of epoch 1 without last.pt: a new run once said the folder held a run."""
+    out = tmp_path / "run"
+    (out / "samples").mkdir(parents=True)
+    (out / "samples" / "epoch_001.png").write_bytes(b"grid")
+    (out / "metrics.jsonl").write_text('{"step": 4}\n')
+    resumed = cgan_train(*SMOKE, "--out", out, "--resume")
+    one_line(resumed, EXIT_USAGE, "run again without --resume to start over")
+    result = cgan_train(*SMOKE, "--out", out, "--epochs", "1")
+    assert result.exit_code == 0, result.stderr
+    assert metric_steps(out) == [4] and (out / "samples" / "epoch_001.png").read_bytes() != b"grid"
+
+
+def test_a_full_disk_while_saving_a_checkpoint_names_the_file(tmp_path):
+    """torch's zip writer once said "[enforce fail at inline_container.cc] unexpected pos" instead."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("needs /dev/full")
+    with pytest.raises(OSError, match="cannot write /dev/full: No space left on device"):
+        save_checkpoint("/dev/full", {"spec": ModelSpec().to_dict(), "weights": torch.zeros(100_000)})
+
+
+@pytest.mark.parametrize("signal_error", [KeyboardInterrupt, Terminated], ids=["ctrl-c", "sigterm"])
+def test_a_signal_while_saving_a_checkpoint_is_itself_and_the_old_file_stays(tmp_path, monkeypatch, signal_error):
+    """Ctrl-C or SIGTERM inside torch's zip writer once surfaced as "[enforce fail ...]", exit 1."""
+    from cgan_runtime import files
+
+    path = tmp_path / "last.pt"
+    save_checkpoint(path, {"spec": ModelSpec().to_dict(), "generator": {}})
+    before = path.read_bytes()
+    real_fdopen = files.os.fdopen
+
+    class Interrupted:  # the signal lands once 5,000 bytes are written; the writes after it go through
+        def __init__(self, fd, mode):
+            self.file = real_fdopen(fd, mode)
+            self.written, self.signalled = 0, False
+
+        def write(self, data):
+            self.written += len(data)
+            if self.written > 5000 and not self.signalled:
+                self.signalled = True
+                raise signal_error()
+            return self.file.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.file, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.file.close()
+
+    monkeypatch.setattr(files.os, "fdopen", Interrupted)
+    with pytest.raises(signal_error):
+        save_checkpoint(path, {"spec": ModelSpec().to_dict(), "weights": torch.zeros(100_000)})
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_a_checkpoint_whose_spec_claims_huge_images_is_refused_before_building_the_model(monkeypatch):
+    """cgan-export on a spec claiming 3x1024x1024 once tried to allocate 12.9 GB."""
+    spec = ModelSpec(arch="mlp")
+    g, _ = build_models(spec)
+    huge = {"spec": {**spec.to_dict(), "image_shape": [3, 1024, 1024]}, "generator": g.state_dict()}
+    real = checkpoint.build_generator
+
+    def on_meta_only(spec):
+        assert torch.empty(0).device.type == "meta", "built the huge model for real"
+        return real(spec)
+
+    monkeypatch.setattr(checkpoint, "build_generator", on_meta_only)
+    with pytest.raises(ValueError, match=r"does not match its spec: net\.11\.bias should be shape \[3145728\]"):
+        inference_generator(huge)
+
+
+def test_non_finite_weights_are_refused_before_export_or_evaluation():
+    spec = ModelSpec(arch="mlp")
+    g, _ = build_models(spec)
+    weights = g.state_dict()
+    weights["net.0.weight"][0, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"generator holds NaN or infinity \(in net\.0\.weight\)"):
+        inference_generator({"spec": spec.to_dict(), "generator": weights})
+
+
+def test_a_plain_pickle_is_refused_in_one_line_without_torchs_warning(tmp_path, recwarn):
+    """torch warns in two lines ("Detected pickle protocol 4 ...") before refusing a plain pickle."""
+    import pickle
+
+    path = tmp_path / "old.pt"
+    path.write_bytes(pickle.dumps({"generator": {}}, protocol=4))
+    with pytest.raises(ValueError, match="is not a"):
+        load_checkpoint(path)
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
 
 
 @needs_mnist

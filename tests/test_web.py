@@ -20,6 +20,7 @@ import pytest
 from cgan_runtime import Generator
 from cgan_runtime.images import make_grid
 from cgan_runtime.mixing import morph_noise, morph_weights
+from support import NUMBERED_MODEL
 from test_noise import HASH_VECTORS, NOISE_TOLERANCE, NOISE_VECTORS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -169,7 +170,13 @@ def test_the_page_shows_the_chosen_label_count_and_seed(page, python_generator):
 
 @pytest.mark.parametrize(
     "control, value, message",
-    [("#seed", "-3", "seed must be an integer in [0, 2^53), got -3"), ("#count", "0", "count must be a whole number >= 1")],
+    [
+        ("#seed", "-3", "seed must be an integer in [0, 2^53), got -3"),
+        ("#count", "0", "count must be a whole number from 1 to 100, got '0'"),
+        # The input's max is not enforced on a typed value: 100000 once ran for a minute and crashed onnxruntime.
+        ("#count", "100000", "count must be a whole number from 1 to 100, got '100000'"),
+        ("#frames", "5000", "frames must be a whole number from 2 to 30"),
+    ],
 )
 def test_a_bad_control_value_is_said_on_the_page_instead_of_stale_digits(page, control, value, message):
     good = page.input_value(control)
@@ -265,3 +272,47 @@ def test_a_model_that_breaks_the_contract_is_refused_on_the_page(refusing_page, 
     assert "breaks the cgan-edge generator contract" in status
     assert reason in status
     assert refusing_page.evaluate("document.querySelector('#grid').width") == 0  # no stale digits under the error
+
+
+def test_a_request_too_large_for_the_page_is_refused_before_it_runs(page):
+    """5,000,000 labels or a 3,000,000-frame morph once ran for up to 106 s and ended in onnxruntime's
+    "memory access out of bounds" or "std::bad_alloc"."""
+    refusals = page.evaluate(
+        """async () => {
+            const generator = window.cganDemo.generator;
+            const refusals = [];
+            const attempts = [
+                () => generator.generateRaw(new Array(5_000_000).fill(0), 0),
+                () => generator.generateMorphRaw(0, 1, 3_000_000, 0),
+                () => generator.generateMixedRaw(new Array(1_000_000).fill({ 3: 1 }), 0),
+            ];
+            for (const attempt of attempts) {
+                try { await attempt(); refusals.push(null); } catch (error) { refusals.push(`${error.name}: ${error.message}`); }
+            }
+            return refusals;
+        }"""
+    )
+    for refusal in refusals:
+        assert refusal is not None and refusal.startswith("RangeError: ")
+        assert "more than the 1024.0 MiB one request may use" in refusal
+
+
+def test_a_class_named_with_a_number_is_chosen_by_name_in_the_browser_as_in_python(page):
+    """Classes 0..10 sort as 0, 1, 10, 2, ...: "2" and {2: w} name the class "2" (index 3); the number 2 is index 2."""
+    python = Generator(NUMBERED_MODEL, provider="cpu", threads=1)
+    raws = page.evaluate(
+        """async () => {
+            const { Generator } = await import('./cgan-edge.js');
+            const generator = await Generator.load('/tests/fixtures/numbered_classes.onnx');
+            const pack = ({ data, dims }) => ({ data: Array.from(data), dims });
+            return [
+                pack(await generator.generateRaw(["2", 2], 7)),
+                pack(await generator.generateMixedRaw([{ 2: 1 }], 7)),
+            ];
+        }"""
+    )
+    expected = [python.generate_raw(["2", 2], seed=7), python.generate_mixed_raw({"2": 1.0}, seed=7)]
+    for raw, want in zip(raws, expected, strict=True):
+        got = np.array(raw["data"], dtype=np.float32).reshape(raw["dims"])
+        assert np.abs(got - want).max() < TOLERANCE * 2
+    np.testing.assert_array_equal(python.generate_raw(["2"], seed=7), python.generate_raw([3], seed=7))

@@ -26,6 +26,10 @@ const OUTPUTS = { image: { type: "float32", rank: 4, described: "float32 [N, C, 
 const INTEGER_FIELDS = ["nz", "num_classes"];
 const WEIGHT_SUM_TOLERANCE = 1e-4; // as cgan_runtime.mixing: absorbs float rounding only
 const SPEC_FIELDS = ["arch", "nz", "num_classes", "class_names", "image_shape", "output_range", "dataset"];
+// What one request may hold: a quarter of the 4 GiB a WebAssembly page can address, where
+// onnxruntime-web keeps its inputs and outputs. Beyond it a run fails deep inside onnxruntime
+// ("memory access out of bounds", "std::bad_alloc") after seconds or minutes.
+export const MAX_REQUEST_BYTES = 2 ** 30;
 
 /** A file that loads but does not follow the cgan-edge contract. */
 export class ContractError extends Error {
@@ -232,14 +236,21 @@ export class Generator {
     return this.spec.image_shape;
   }
 
-  /** Label indices for labels given as indices (integers) or class names (strings). */
+  /**
+   * Label indices for labels given as indices (numbers) or as strings: the class of that name or, when no
+   * class has that name and the string is an integer ("2"), the class of that index. The rule of the
+   * Python runtime and cgan-gen: a class named "2" is "2" wherever it sorts (0, 1, 10, 2, ...); 2 is index 2.
+   */
   labelIndices(labels) {
     if (!Array.isArray(labels) || labels.length === 0) throw new RangeError("expected a non-empty array of labels");
     return labels.map((label) => {
       if (typeof label === "string") {
         const index = this.spec.class_names.indexOf(label);
-        if (index < 0) throw new RangeError(`no class named '${label}' (classes: ${this.spec.class_names.join(", ")})`);
-        return index;
+        if (index >= 0) return index;
+        if (!/^-?[0-9]+$/.test(label)) {
+          throw new RangeError(`no class named '${label}' (classes: ${this.spec.class_names.join(", ")})`);
+        }
+        label = Number(label);
       }
       if (!Number.isInteger(label) || label < 0 || label >= this.spec.num_classes) {
         throw new RangeError(`label ${label} is out of range: expected an integer in [0, ${this.spec.num_classes})`);
@@ -250,6 +261,7 @@ export class Generator {
 
   /** The model's own output: { data: Float32Array, dims: [N, C, H, W] }, values in spec.output_range. */
   async generateRaw(labels, seed) {
+    this.#checkRequest(Array.isArray(labels) ? labels.length : 0, 0);
     const indices = this.labelIndices(labels);
     return this.#run(indices, noiseForLabels(indices, this.nz, checkSeed(seed)), null);
   }
@@ -260,6 +272,7 @@ export class Generator {
    * heaviest class (the lowest on a tie), so one-hot weights give exactly that label's image.
    */
   async generateMixedRaw(weights, seed) {
+    this.#checkRequest(Array.isArray(weights) ? weights.length : 0, this.spec.num_classes);
     const rows = this.#weightRows(weights);
     const labels = rows.map((row) => row.indexOf(Math.max(...row)));
     return this.#run(labels, noiseForLabels(labels, this.nz, checkSeed(seed)), rows);
@@ -268,6 +281,7 @@ export class Generator {
   /** `frames` images from pure class `start` linearly on to pure `end`, all with `start`'s first noise. */
   async generateMorphRaw(start, end, frames, seed) {
     if (!Number.isInteger(frames) || frames < 2) throw new RangeError(`frames must be an integer >= 2, got ${frames}`);
+    this.#checkRequest(frames, this.spec.num_classes);
     const [from, to] = this.labelIndices([start, end]);
     const rows = Array.from({ length: frames }, (_, i) => {
       const t = i / (frames - 1);
@@ -288,7 +302,7 @@ export class Generator {
     return weights.map((mapping, image) => {
       const row = new Array(this.spec.num_classes).fill(0);
       for (const [cls, weight] of Object.entries(mapping)) {
-        const [index] = this.labelIndices([this.spec.class_names.includes(cls) ? cls : Number(cls)]);
+        const [index] = this.labelIndices([cls]); // an object's keys are strings: a name, else an index
         if (!Number.isFinite(weight) || weight < 0) throw new RangeError(`class weights must be finite and >= 0, got ${weight} (image ${image})`);
         row[index] += weight;
       }
@@ -298,9 +312,26 @@ export class Generator {
     });
   }
 
+  // Refuse, before anything is allocated, a request larger than MAX_REQUEST_BYTES: per image its noise, its
+  // output (in onnxruntime's memory and copied out) and, mixing, its class weights (JS rows, flattened, float32).
+  #checkRequest(images, classes) {
+    const [channels, height, width] = this.imageShape;
+    const perImage = 4 * this.nz + 8 * channels * height * width + 20 * classes;
+    const needed = images * perImage;
+    if (needed > MAX_REQUEST_BYTES) {
+      const mib = (bytes) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+      throw new RangeError(
+        `${images} images need about ${mib(needed)}, more than the ${mib(MAX_REQUEST_BYTES)} one request may use: ` +
+          `ask for at most ${Math.floor(MAX_REQUEST_BYTES / perImage)} at a time`,
+      );
+    }
+  }
+
   async #run(labels, noise, weightRows) {
     const { image } = await this.session.run(this.#feeds(labels, noise, weightRows));
-    return { data: image.data, dims: this.#checkedDims(image.dims, labels.length) };
+    const dims = this.#checkedDims(image.dims, labels.length);
+    checkFinite(image.data, `${labels.length} image(s)`);
+    return { data: image.data, dims };
   }
 
   // As cgan_runtime.validate's trial run: the first and last class once, so a graph made for
@@ -317,6 +348,7 @@ export class Generator {
       );
     }
     this.#checkedDims(output.image.dims, labels.length);
+    checkFinite(output.image.data, `labels ${pyList(labels)} and zero noise`);
   }
 
   #feeds(labels, noise, weightRows) {
@@ -343,6 +375,13 @@ export class Generator {
   /** One ImageData per label (grey for C = 1, RGB for C = 3), as cgan-gen's uint8 pixels. */
   async generate(labels, seed) {
     return toImageData(await this.generateRaw(labels, seed), this.spec.output_range);
+  }
+}
+
+// As cgan_runtime.validate.check_finite: NaN or infinity in the output means weights that are not numbers.
+function checkFinite(data, what) {
+  if (!data.every(Number.isFinite)) {
+    throw new ContractError(`the model's output for ${what} holds NaN or infinity: its weights are not finite numbers`);
   }
 }
 

@@ -42,10 +42,20 @@ async function load(url) {
 
 // The labels asked for: `count` of one class, or `count` of each class, one row per class.
 function request() {
-  const count = Number($("count").value);
-  if (!Number.isInteger(count) || count < 1) throw new RangeError(`count must be a whole number >= 1, got '${$("count").value}'`);
+  const count = whole("count");
   const names = $("label").value === ALL ? demo.generator.classNames : [$("label").value];
   return { labels: names.flatMap((name) => Array(count).fill(name)), cols: count };
+}
+
+// A number input's value, held to its own min and max (a typed value is not, by the browser).
+function whole(id) {
+  const input = $(id);
+  const value = Number(input.value);
+  const [min, max] = [Number(input.min), Number(input.max)];
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`${id} must be a whole number from ${min} to ${max}, got '${input.value}'`);
+  }
+  return value;
 }
 
 // One run at a time: a change made while a grid is being drawn is drawn right after it.
@@ -75,7 +85,7 @@ async function drawOnce() {
     paint($("grid"), toImageData(raw, generator.spec.output_range), cols);
     demo.firstGridMs ??= performance.now();
     if (generator.canMix) {
-      const frames = Number($("frames").value);
+      const frames = whole("frames");
       const morph = await generator.generateMorphRaw($("morph-from").value, $("morph-to").value, frames, seed);
       paint($("morph"), toImageData(morph, generator.spec.output_range), frames);
     }

@@ -33,7 +33,7 @@ from cgan_runtime.contract import (
     KEY_SPEC,
     LABEL_WEIGHTS_SINCE,
 )
-from cgan_runtime.files import atomic_write_bytes
+from cgan_runtime.files import write_output
 
 ONE_HOT_TOLERANCE = 1e-6  # one-hot weights against integer labels, max abs difference
 PARITY_BATCHES = (1, 7, 256)  # the batch sizes every written file is compared at
@@ -220,7 +220,7 @@ def upgrade_onnx(source: Path, out_path: Path | None = None) -> UpgradeReport:
     worst = max(report.label_max_abs_diff, report.one_hot_max_abs_diff)
     if worst > ONE_HOT_TOLERANCE:
         raise ValueError(f"the upgraded file differs from {source} by {worst:.2e} (> {ONE_HOT_TOLERANCE:g}); not written")
-    atomic_write_bytes(out_path, data)
+    write_output(out_path, data)
     return report
 
 

@@ -21,7 +21,7 @@ import torch
 
 import cgan_runtime
 from cgan_runtime.contract import DEFAULT_OPSET, MIN_OPSET, ModelSpec, Provenance, to_metadata
-from cgan_runtime.files import atomic_write_bytes
+from cgan_runtime.files import write_output
 from cgan_train.checkpoint import file_sha256, inference_generator, load_checkpoint, recipe_of
 from cgan_train.config import TrainConfig
 from cgan_train.sources import DEFAULT_DATA_DIR, DataSource
@@ -152,7 +152,7 @@ def export_checkpoint(
                     f"{precision} loses {loss:.2f} points of label accuracy against fp32 "
                     f"(limit {MAX_ACCURACY_LOSS}); not written"
                 )
-    atomic_write_bytes(out_path, data)
+    write_output(out_path, data)
     return report
 
 

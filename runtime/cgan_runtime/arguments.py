@@ -1,8 +1,10 @@
 """Classes and mixes written as text, the way `cgan-gen` and `cgan-serve`'s /generate take them.
 
-'0,7,cat' is three labels; '3=0.7,8=0.3' a mix. An integer is a class index and
-anything else a class name: both are checked once the model says which classes
-it has. `name` is the flag or parameter the text came in, for the error message.
+'0,7,cat' is three labels; '3=0.7,8=0.3' a mix. Each class stays text: the model
+resolves it once it says which classes it has (`inputs.as_labels`: the class of
+that name, or else, for an integer, the class of that index: one rule for the
+command line, Python and the browser). `name` is the flag or parameter the text
+came in, for the error message.
 """
 
 from __future__ import annotations
@@ -10,18 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 
-def parse_class(token: str) -> int | str:
-    """A class as text: an integer is an index, anything else a name (the model checks both)."""
-    token = token.strip()
-    try:
-        return int(token)
-    except ValueError:
-        return token
+def parse_class(token: str) -> str:
+    """A class as given in text, without the spaces around it; the model resolves it (`inputs.as_labels`)."""
+    return token.strip()
 
 
-def parse_labels(values: Iterable[str], name: str = "--label") -> list[int | str]:
-    """['0', '7,cat'] -> [0, 7, 'cat']; ValueError for an empty label (a stray comma)."""
-    labels: list[int | str] = []
+def parse_labels(values: Iterable[str], name: str = "--label") -> list[str]:
+    """['0', '7,cat'] -> ['0', '7', 'cat']; ValueError for an empty label (a stray comma)."""
+    labels: list[str] = []
     for token in (token.strip() for value in values for token in value.split(",")):
         if not token:
             raise ValueError(f"{name} got an empty label (a stray comma?)")
@@ -29,10 +27,10 @@ def parse_labels(values: Iterable[str], name: str = "--label") -> list[int | str
     return labels
 
 
-def parse_mix(text: str, name: str = "--mix") -> dict[int | str, float]:
-    """'3=0.7,8=0.3' -> {3: 0.7, 8: 0.3}; ValueError for anything else. Weights are checked by `mixing.as_weights`."""
+def parse_mix(text: str, name: str = "--mix") -> dict[str, float]:
+    """'3=0.7,8=0.3' -> {'3': 0.7, '8': 0.3}; ValueError for anything else. Weights are checked by `mixing.as_weights`."""
     usage = f"{name} takes CLASS=WEIGHT pairs like 3=0.7,8=0.3"
-    weights: dict[int | str, float] = {}
+    weights: dict[str, float] = {}
     for pair in text.split(","):
         cls, sep, weight = pair.partition("=")
         if not sep or not cls.strip():

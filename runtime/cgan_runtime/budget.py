@@ -30,19 +30,29 @@ def check_picture(height: int, width: int, image_format: str) -> None:
         )
 
 
+# Bytes per class weight of an image in flight: the float64 rows a morph or mix builds, their
+# float64 copy and quotient while checked (`mixing.as_weights`), the float32 fed to the model.
+WEIGHT_BYTES = 32
+# What any request takes beside its images: the parsed command, the model's metadata, the feeds
+# of one run, Pillow's encoder state, first-use imports. Measured well under 1 MiB; 8 is headroom.
+REQUEST_OVERHEAD = 8 << 20
+
+
 def request_bytes(
-    images: int, at_once: int, nz: int, image_shape: tuple[int, int, int], picture_bytes: int
+    images: int, at_once: int, nz: int, image_shape: tuple[int, int, int], picture_bytes: int, classes: int = 0
 ) -> int:
     """Peak memory of a request for `images` images generated `at_once` at a time, written one picture at a time.
 
-    Every image's label and noise are drawn up front (the noise rule is per
-    request); per image in flight: the float32 output, two float32
+    Every image's label is known up front; its noise (and, for a mix or a
+    morph, its `classes` weights) is drawn with its batch. Per image in
+    flight: the noise, the weights, the float32 output, two float32
     temporaries of the uint8 conversion, the uint8 pixels. The picture being
     written: itself, the intermediate of the enlargement, the encoded file.
     """
     channels, height, width = image_shape
     pixels = channels * height * width
-    return images * (8 + 4 * nz) + at_once * (3 * 4 * pixels + pixels) + 3 * picture_bytes
+    per_image = 4 * nz + WEIGHT_BYTES * classes + 3 * 4 * pixels + pixels
+    return REQUEST_OVERHEAD + images * 8 + at_once * per_image + 3 * picture_bytes
 
 
 def memory_limit() -> int:
@@ -80,8 +90,15 @@ def available_memory() -> int | None:
 
 
 def readable_size(size: int) -> str:
-    """Bytes as GiB from 128 MiB up, as MiB below, one decimal: what every size in a message reads as."""
-    return f"{size / 2**30:,.1f} GiB" if size >= 2**27 else f"{size / 2**20:,.1f} MiB"
+    """Bytes in the largest unit that keeps the figure at least 1, what every size in a message reads as:
+    '512 bytes', '3.2 MiB', '38.0 GiB'."""
+    if size < 1024:
+        return f"{size:,} bytes"
+    for unit in ("KiB", "MiB", "GiB"):
+        size /= 1024
+        if size < 1024 or unit == "GiB":
+            return f"{size:,.1f} {unit}"
+    raise AssertionError("unreachable")
 
 
 def check_disk(folder: str | os.PathLike[str], files: int, picture_bytes: int) -> None:

@@ -24,7 +24,7 @@ from .animation import DEFAULT_FPS, DEFAULT_FRAMES, MAX_FPS
 from .arguments import parse_labels
 from .budget import check_disk, check_memory, check_picture, request_bytes
 from .contract import KEY_RECIPE
-from .errors import EXIT_USAGE, UserError, run_app
+from .errors import EXIT_USAGE, UserError, printable, run_app
 from .files import check_writable, write_output
 from .generator import Generator
 from .images import FORMATS, GRID_PADDING, encode, format_for, make_grid, scale
@@ -186,8 +186,8 @@ def _usage(check: Callable[..., T], *args: Any, prefix: str = "") -> T:
         raise UserError(f"{prefix}{exc}", EXIT_USAGE) from None
 
 
-def _parse_labels(values: list[str]) -> list[int | str]:
-    """'--label 0 --label 7,cat' -> [0, 7, 'cat'], checked once the model says which classes it has."""
+def _parse_labels(values: list[str]) -> list[str]:
+    """'--label 0 --label 7,cat' -> ['0', '7', 'cat'], each resolved by the model (`inputs.as_labels`)."""
     return _usage(parse_labels, values)
 
 
@@ -213,10 +213,11 @@ def _output_format(output: str) -> str:
 
 
 def _check_budget(
-    generator: Generator, labels: int, count: int, grid: bool, factor: int, image_format: str, output: str
+    generator: Generator, labels: int, count: int, grid: bool, factor: int, image_format: str, output: str,
+    classes: int = 0,
 ) -> None:
     """Refuse (exit 2), before allocating, a picture too large for its format or a request too large for memory
-    or, when each image gets its own file, for the disk."""
+    or, when each image gets its own file, for the disk; `classes` is the weights per image of a mix."""
     channels, height, width = generator.image_shape
     if grid:
         height, width = labels * (height + PADDING) + PADDING, count * (width + PADDING) + PADDING
@@ -225,9 +226,20 @@ def _check_budget(
     images = labels * count
     at_once = images if grid else min(images, FILE_BATCH)
     picture_bytes = height * width * channels
-    _usage(check_memory, request_bytes(images, at_once, generator.nz, generator.image_shape, picture_bytes))
+    _usage(check_memory, request_bytes(images, at_once, generator.nz, generator.image_shape, picture_bytes, classes))
     if not grid and images > 1:
+        _check_numbered(output, images)
         _usage(check_disk, Path(output).parent, images, picture_bytes)
+
+
+def _check_numbered(output: str, images: int) -> None:
+    """Numbered files go beside `output`: that makes sense only for a file name, not a device or FIFO."""
+    if os.path.exists(output) and not os.path.isfile(output):
+        raise UserError(
+            f"-o {output} is not a regular file, and {images:,} images go to numbered files beside it "
+            "(STEM_LABEL_INDEX.SUFFIX): name a file, or add --grid for one picture",
+            EXIT_USAGE,
+        )
 
 
 def _load(model: Path | None, provider: str, threads: int | None) -> Generator:
@@ -249,18 +261,21 @@ def _write_many(
 ) -> str:
     """One file per image, STEM_LABEL_INDEX.SUFFIX, generated FILE_BATCH at a time; return what was written.
 
-    With class `weights` [N, num_classes], `request` is each row's heaviest class: the noise and the
-    file names follow it, as `Generator.generate_mixed` does.
+    With class `weights` [1, num_classes], every image's (a --mix), `request` is their heaviest class: the
+    noise and the file names follow it, as `Generator.generate_mixed` does. Each batch's noise (and
+    weights) is drawn with it, continuing each label's occurrences, so memory stays flat whatever N.
     """
-    noise = noise_for_labels(request, generator.nz, seed)  # small beside the images, which come in batches
     names = _numbered_paths(output, request)
+    drawn: Counter[int] = Counter()  # each label's noise rows taken so far
     first = last = None
     for start in range(0, len(request), FILE_BATCH):
-        batch = slice(start, start + FILE_BATCH)
+        labels = request[start : start + FILE_BATCH]
+        noise = noise_for_labels(labels, generator.nz, seed, first_occurrence=drawn)
+        drawn.update(labels.tolist())
         if weights is None:
-            images = generator.generate(request[batch], noise=noise[batch])
+            images = generator.generate(labels, noise=noise)
         else:
-            images = generator.generate_mixed(weights[batch], noise=noise[batch])
+            images = generator.generate_mixed(np.repeat(weights, len(labels), axis=0), noise=noise)
         for image, path in zip(images, names):
             _write_file(path, encode(scale(image, factor), image_format))
             first, last = first or path, path
@@ -275,7 +290,7 @@ def _write_file(path: str | Path, data: bytes) -> None:
         raise UserError(str(exc)) from None
 
 
-def _write_stdout(data: bytes) -> None:
+def _write_stdout(data: bytes, what: str = "PNG") -> None:
     """All of `data` to stdout, or a UserError: a short or failed write is never reported as written.
 
     os.write in a loop, not sys.stdout.buffer: when a pipe's reader leaves mid-write
@@ -295,7 +310,7 @@ def _write_stdout(data: bytes) -> None:
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
         if isinstance(exc, BrokenPipeError):
-            raise UserError("stdout was closed before the whole PNG was written (broken pipe)") from None
+            raise UserError(f"stdout was closed before the whole {what} was written (broken pipe)") from None
         raise UserError(f"cannot write to stdout: {exc.strerror or exc}") from None
 
 
@@ -308,14 +323,19 @@ def _numbered_paths(output: Path, request: np.ndarray) -> Iterator[Path]:
 
 
 def _print_info(generator: Generator) -> None:
-    typer.echo(f"model: {generator.path}")
-    typer.echo(f"providers: {', '.join(generator.providers)}")
-    typer.echo(f"recipe: {generator.metadata.get(KEY_RECIPE) or 'unknown'}")
-    for key, value in generator.spec.to_dict().items():
-        typer.echo(f"{key}: {value if isinstance(value, str) else json.dumps(value)}")
-    typer.echo(f"classes: {', '.join(f'{index}={name}' for index, name in enumerate(generator.class_names))}")
-    for key, value in sorted(generator.metadata.items()):
-        typer.echo(f"metadata {key}: {value}")
+    """The model's description on stdout; text from the file is escaped (it may hold terminal control codes)."""
+    if sys.stdout is None:
+        raise UserError("stdout is closed: nowhere to print --info")
+    lines = [
+        f"model: {generator.path}",
+        f"providers: {', '.join(generator.providers)}",
+        f"recipe: {generator.metadata.get(KEY_RECIPE) or 'unknown'}",
+        *(f"{key}: {value if isinstance(value, str) else json.dumps(value)}"
+          for key, value in generator.spec.to_dict().items()),
+        f"classes: {', '.join(f'{index}={name}' for index, name in enumerate(generator.class_names))}",
+        *(f"metadata {key}: {value}" for key, value in sorted(generator.metadata.items())),
+    ]
+    _write_stdout("".join(f"{printable(line)}\n" for line in lines).encode(), "description")
 
 
 def _note(message: str) -> None:

@@ -88,14 +88,16 @@ def run_condition(
     generator = _load(model, provider, threads)
     if condition.kind != "walk" and not generator.can_mix:  # walks need no class weights
         raise UserError(cannot_mix(generator))
+    classes = 0 if condition.kind == "walk" else generator.num_classes  # class weights per image
     if animated and not grid:
-        _check_animation_budget(generator, images_wanted, scale_factor, image_format)
+        _check_animation_budget(generator, images_wanted, scale_factor, image_format, classes)
     else:
-        _check_budget(generator, 1, images_wanted, grid, scale_factor, image_format, output)
+        _check_budget(generator, 1, images_wanted, grid, scale_factor, image_format, output, classes)
     seed = new_seed() if seed is None else seed
     if condition.kind == "mix" and not grid and count > 1:  # one file per image, FILE_BATCH in memory at a time
-        weights = _usage(_mix_weights, generator, condition, count)
-        written = _write_many(Path(output), generator, dominant_labels(weights), seed, scale_factor, image_format, weights)
+        weights = _usage(_mix_weights, generator, condition, 1)  # one row: every image's
+        request = np.repeat(dominant_labels(weights), count)
+        written = _write_many(Path(output), generator, request, seed, scale_factor, image_format, weights)
         _note(f"wrote {written} (seed {seed}, {generator.providers[0]})")
         return
     images = _usage(_images, generator, condition, images_wanted, count, seed)
@@ -137,14 +139,14 @@ def _check_request(condition: Condition, frames: Frames, count: int, grid: bool,
     return fmt
 
 
-def _check_animation_budget(generator: Generator, frames: int, factor: int, fmt: str) -> None:
+def _check_animation_budget(generator: Generator, frames: int, factor: int, fmt: str, classes: int) -> None:
     """Refuse (exit 2) frames too large for the format, or an animation too large for memory: every
-    frame is held, enlarged, until the file is encoded."""
+    frame is held, enlarged, until the file is encoded, and a morph's `classes` weights per frame."""
     channels, height, width = generator.image_shape
     height, width = height * factor, width * factor
     _usage(check_picture, height, width, fmt.upper())
     frame_bytes = height * width * channels
-    _usage(check_memory, request_bytes(frames, frames, generator.nz, generator.image_shape, frames * frame_bytes))
+    _usage(check_memory, request_bytes(frames, frames, generator.nz, generator.image_shape, frames * frame_bytes, classes))
 
 
 def _mix_weights(generator: Generator, condition: Condition, count: int) -> np.ndarray:

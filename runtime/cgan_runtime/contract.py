@@ -172,7 +172,26 @@ def spec_from_metadata(metadata: Mapping[str, str]) -> ModelSpec:
         raise ValueError(f"metadata '{KEY_SPEC}' is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ValueError(f"metadata '{KEY_SPEC}' must be a JSON object")
+    _check_json_types(data)
     try:
         return ModelSpec.from_dict(data)
     except TypeError as exc:
         raise ValueError(f"metadata '{KEY_SPEC}' is malformed: {exc}") from None
+
+
+def _check_json_types(data: Mapping[str, Any]) -> None:
+    """ValueError for a spec field of the wrong JSON type, which ModelSpec would convert (4.5 -> 4) or
+    stumble over ("8" < 1): nz and num_classes integers, image_shape integers, output_range numbers."""
+
+    def integer(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    for name in ("nz", "num_classes"):
+        if name in data and not integer(data[name]):
+            raise ValueError(f"spec {name} must be an integer, got {data[name]!r}")
+    shape = data.get("image_shape", [1])
+    if not isinstance(shape, list) or not all(integer(side) for side in shape):
+        raise ValueError(f"spec image_shape must be a list of integers (C, H, W), got {shape!r}")
+    bounds = data.get("output_range", [0, 1])
+    if not isinstance(bounds, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bounds):
+        raise ValueError(f"spec output_range must be two numbers, got {bounds!r}")

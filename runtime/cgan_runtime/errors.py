@@ -32,9 +32,15 @@ class Terminated(BaseException):
     """
 
 
+def printable(text: str) -> str:
+    """`text` with every character a terminal would act on (escape sequences, bells, carriage returns)
+    written as a Python escape: names and messages from a model file reach the terminal as text."""
+    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def fail(prog: str, message: str, exit_code: int) -> NoReturn:
     # Several lines (onnxruntime's messages have them) would break the one-line rule.
-    line = " ".join(message.split())
+    line = printable(" ".join(message.split()))
     print(f"{prog}: error: {line}", file=sys.stderr)
     raise SystemExit(exit_code)
 

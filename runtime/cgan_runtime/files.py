@@ -79,8 +79,19 @@ def check_writable(path: str | os.PathLike[str]) -> None:
 
 
 def _target(path: Path) -> Path:
-    """What a write to `path` lands on: a symbolic link's target, else `path` itself."""
-    return Path(os.path.realpath(path)) if path.is_symlink() else path
+    """What a write to `path` lands on: a symbolic link's target, else `path` itself.
+
+    A link to something that is no file in a folder (/dev/stdout -> /proc/self/fd/1 -> 'pipe:[...]')
+    stays the link: opening it reaches the pipe, where a temp file beside its 'target' cannot be made.
+    """
+    if not path.is_symlink():
+        return path
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode) and not stat.S_ISDIR(os.stat(path).st_mode):
+            return path
+    except OSError:  # a dangling link: its target is created
+        pass
+    return Path(os.path.realpath(path))
 
 
 def _write_in_place(target: Path, write: Callable[[BinaryIO], None]) -> None:

@@ -21,7 +21,7 @@ from .providers import (
     session_providers,
     wants_cuda,
 )
-from .validate import mixing_input, spec_from_session
+from .validate import check_finite, mixing_input, spec_from_session
 
 Labels = int | str | Sequence[int | str] | np.ndarray
 
@@ -53,6 +53,12 @@ class Generator:
 
     Thread safety: a Generator holds no state that generation changes, and
     onnxruntime's `run` is thread-safe, so threads may share one instance.
+
+    Untrusted files: loading runs the graph once, on two images, and
+    onnxruntime allocates whatever the graph asks for. A file that keeps the
+    contract but allocates inside its graph takes that memory at load (a
+    2.7 KB file has taken 6.8 GB), before any check can refuse it. Load files
+    you did not export in a process with a memory limit.
     """
 
     def __init__(self, model: str | Path | None = None, provider: str = "auto", threads: int | None = None) -> None:
@@ -165,6 +171,7 @@ class Generator:
             raise ValueError(
                 f"model output has shape {images.shape}, expected {(len(labels), *self.image_shape)} from its spec"
             )
+        check_finite(images, f"{len(labels)} image(s)")
         return images
 
     @property

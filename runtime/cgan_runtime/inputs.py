@@ -6,6 +6,7 @@ The noise drawn from a seed follows the contract's portable rule, in `noise`.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence, Set
 from typing import Any
 
@@ -14,6 +15,8 @@ import numpy as np
 # Seeds stay below 2^53, the range the portable noise rule defines (a browser's
 # numbers are exact there); numpy would take any int, the other runtimes not.
 SEED_LIMIT = 2**53
+# Text that is an integer: an index when no class has it as its name.
+_INTEGER = re.compile(r"-?[0-9]+")
 # More onnxruntime threads than this only adds contention (and each costs memory).
 MAX_THREADS = 4 * (os.cpu_count() or 1)
 
@@ -49,10 +52,13 @@ def as_labels(labels: Any, num_classes: int, class_names: Sequence[str] = ()) ->
     """Labels as int64 [N], each checked to be an integer in [0, num_classes).
 
     Accepts an int, a sequence of ints or a 1-D integer array. With
-    `class_names`, a label may also be a class name (a str equal to one of
-    them). Floats (even 2.0), bools, other strings, dicts and sets (no order)
-    are refused rather than converted, so a caller's mix-up surfaces here
-    instead of as a wrong image.
+    `class_names`, a label may also be a str: the class of that name or, when
+    no class has that name and the text is an integer ("2"), the class of
+    that index. So a class named "2" is chosen by "2" wherever it sits in
+    the sorted names (0, 1, 10, 2, ...), while the int 2 is always index 2:
+    the rule `cgan-gen` and the browser module follow too. Floats (even 2.0),
+    bools, other strings, dicts and sets (no order) are refused rather than
+    converted, so a caller's mix-up surfaces here instead of as a wrong image.
     """
     if isinstance(labels, (Mapping, Set)):
         raise ValueError(f"labels must be an int, a sequence or a 1-D array, not a {type(labels).__name__}")
@@ -70,9 +76,12 @@ def as_labels(labels: Any, num_classes: int, class_names: Sequence[str] = ()) ->
     resolved = []
     for item in items:
         if isinstance(item, str) and class_names:
-            if item not in indices:
+            if item in indices:
+                item = indices[item]
+            elif _INTEGER.fullmatch(item):
+                item = int(item)
+            else:
                 raise ValueError(f"unknown class {item!r}: the classes are {_listed(class_names)}")
-            item = indices[item]
         if not is_int(item):
             raise ValueError(f"labels must be integers in [0, {num_classes}), got {item!r}")
         if not 0 <= item < num_classes:
@@ -82,7 +91,7 @@ def as_labels(labels: Any, num_classes: int, class_names: Sequence[str] = ()) ->
 
 
 def _listed(names: Sequence[str], limit: int = 12) -> str:
-    shown = ", ".join(names[:limit])
+    shown = ", ".join(repr(name)[1:-1] for name in names[:limit])  # escaped: names come from the model file
     return shown if len(names) <= limit else f"{shown}, ... ({len(names)} in all)"
 
 

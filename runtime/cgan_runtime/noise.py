@@ -8,6 +8,8 @@ float64, so no language's own random streams are involved.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from .inputs import check_int, check_seed
@@ -51,13 +53,17 @@ def hash_words(seed: int, label: int, occurrences: np.ndarray, counters: np.ndar
     return _finish(_absorb(h, _scrambled(np.asarray(counters, dtype=np.uint32))))
 
 
-def noise_for_labels(labels: np.ndarray, nz: int, seed: int) -> np.ndarray:
+def noise_for_labels(
+    labels: np.ndarray, nz: int, seed: int, first_occurrence: Mapping[int, int] | None = None
+) -> np.ndarray:
     """float32 [N, nz] noise following the contract's portable noise rule.
 
     The j-th occurrence of label L in `labels` gets row j of L's noise, so an
     image depends only on (seed, label, j), never on the other labels asked
     with it or on how the request is split into batches. Element k of that
     row is Box-Muller on the hashes of counters 2k and 2k+1 (see `contract`).
+    `first_occurrence` {L: j0} continues a request drawn in parts: L's
+    occurrences here count from j0 (the rows an earlier part already took).
     ValueError unless 0 <= seed < 2^53 (`inputs.SEED_LIMIT`).
     """
     seed = check_seed(seed)
@@ -68,7 +74,9 @@ def noise_for_labels(labels: np.ndarray, nz: int, seed: int) -> np.ndarray:
     # A set rather than np.unique, which imports numpy.ma: ~30 ms of cgan-gen's cold start.
     for label in set(labels.tolist()):
         rows = np.flatnonzero(labels == label)
-        hashes = hash_words(seed, int(label), np.arange(len(rows), dtype=np.uint32)[:, None], counters)
+        first = (first_occurrence or {}).get(label, 0)
+        occurrences = np.arange(first, first + len(rows), dtype=np.uint32)[:, None]
+        hashes = hash_words(seed, int(label), occurrences, counters)
         u1 = (hashes[:, 0::2] + 1.0) * _TWO_TO_MINUS_32  # (0, 1]: log(u1) is finite
         u2 = hashes[:, 1::2] * _TWO_TO_MINUS_32  # [0, 1)
         noise[rows] = np.sqrt(-2.0 * np.log(u1)) * np.cos(_TWO_PI * u2)

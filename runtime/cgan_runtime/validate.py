@@ -83,6 +83,14 @@ def _check_runs(session: Any, spec: ModelSpec) -> None:
     expected = (len(labels), *spec.image_shape)
     if image.shape != expected:
         raise ValueError(f"output 'image' has shape {list(image.shape)}, but the metadata spec says {list(expected)}")
+    check_finite(image, f"labels {labels.tolist()} and zero noise")
+
+
+def check_finite(image: np.ndarray, what: str) -> None:
+    """ValueError when a model's output holds NaN or infinity: its weights are broken, and its images would be
+    black or white, never right."""
+    if not np.isfinite(image).all():
+        raise ValueError(f"the model's output for {what} holds NaN or infinity: its weights are not finite numbers")
 
 
 def _check_args(kind: str, args: dict[str, Any], expected: dict[str, tuple[str, int, str]]) -> None:

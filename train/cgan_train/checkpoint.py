@@ -7,14 +7,16 @@ FileNotFoundError when it is absent, ValueError when it is not a usable checkpoi
 from __future__ import annotations
 
 import hashlib
+import io
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from cgan_runtime.contract import ModelSpec
-from cgan_runtime.files import atomic_write
+from cgan_runtime.files import write_output
 
 from .models import build_generator
 
@@ -26,7 +28,15 @@ RESUME_KEYS = ("train_config", "discriminator", "generator_ema", "opt_g", "opt_d
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    atomic_write(path, lambda f: torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **state}, f))
+    """Write `state` atomically; OSError "cannot write PATH: REASON" when the machine refuses.
+
+    Serialised in memory first, then written in one go: torch's zip writer turns a failure
+    inside its own writes (a full disk, Ctrl-C, SIGTERM) into "[enforce fail ...] unexpected
+    pos", hiding the cause; here the cause reaches the caller as itself.
+    """
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **state}, buffer)
+    write_output(path, buffer.getbuffer())
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -35,7 +45,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch warns in two lines about a legacy file before failing on it
+            warnings.simplefilter("ignore", UserWarning)
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:
         # torch's own message suggests weights_only=False, which would run the file's code.
         raise ValueError(f"{path} is not a readable cgan-edge checkpoint (not a file of plain tensors)") from None
@@ -81,10 +93,34 @@ def inference_generator(ckpt: dict[str, Any]) -> tuple[torch.nn.Module, ModelSpe
         spec = ModelSpec.from_dict(ckpt["spec"])
     except (TypeError, ValueError) as exc:
         raise ValueError(f"checkpoint's model spec is malformed: {exc}") from None
-    generator = build_generator(spec)  # ValueError for an unknown arch
     ema = ckpt.get("generator_ema")
-    load_weights(generator, ema if ema is not None else ckpt.get("generator"), "generator")
+    weights = ema if ema is not None else ckpt.get("generator")
+    check_weights_fit(spec, weights, "generator")  # before building: a spec may claim 3x1024x1024
+    generator = build_generator(spec)
+    load_weights(generator, weights, "generator")
     return generator.eval(), spec
+
+
+def check_weights_fit(spec: ModelSpec, weights: Any, what: str) -> None:
+    """ValueError unless `weights` are finite tensors of exactly the shapes `spec`'s generator has.
+
+    The generator is built on torch's meta device, which allocates nothing, so a spec that
+    lies about its size costs nothing to refuse. Weights holding NaN or infinity would make
+    black images (or an infinite FID) that every later step reports as a success.
+    """
+    if not isinstance(weights, dict):
+        raise ValueError(f"checkpoint's {what} is not a state dict")
+    with torch.device("meta"):
+        expected = {key: tuple(value.shape) for key, value in build_generator(spec).state_dict().items()}  # ValueError: unknown arch
+    for key in sorted(set(expected) | set(weights)):
+        value = weights.get(key)
+        got = tuple(value.shape) if isinstance(value, torch.Tensor) else None
+        if got != expected.get(key):
+            wanted = "nothing" if key not in expected else f"shape {list(expected[key])}"
+            has = "nothing" if got is None else f"shape {list(got)}"
+            raise ValueError(f"checkpoint's {what} does not match its spec: {key} should be {wanted}, the file has {has}")
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            raise ValueError(f"checkpoint's {what} holds NaN or infinity (in {key}): these weights cannot make images")
 
 
 def recipe_of(ckpt: dict[str, Any]) -> str:

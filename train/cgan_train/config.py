@@ -49,6 +49,8 @@ DEFAULT_RECIPE = "conv"
 # named sets are stored (the same data in another place). Everything else defines the
 # run; changing it would make a different run.
 PLAN_FIELDS = ("epochs", "max_steps", "evaluate", "data_dir")
+# What the run records about its data rather than chooses: checked against the data itself on --resume.
+RECORDED_FIELDS = ("data_fingerprint",)
 
 # Training seeds are hashed (trainer.derive_seed) and feed torch, which takes 64 bits; generation
 # seeds are another range, the portable noise rule's (cgan_runtime.inputs.SEED_LIMIT, 2**53).
@@ -83,6 +85,8 @@ class TrainConfig:
     image_size: int | None = None
     channels: int | None = None
     skip_bad_images: bool = False
+    # A folder's files, sizes and times when the run started (data.data_fingerprint); "" for a named set.
+    data_fingerprint: str = ""
 
     def __post_init__(self) -> None:
         checks = [
@@ -120,7 +124,8 @@ class TrainConfig:
     def changes_beyond_plan(self, other: "TrainConfig") -> list[str]:
         """Fields other than the plan (PLAN_FIELDS) where `other` differs, as 'name: ours -> theirs'."""
         mine, theirs = self.to_dict(), other.to_dict()
-        return [f"{k} {mine[k]} -> {theirs[k]}" for k in mine if k not in PLAN_FIELDS and mine[k] != theirs[k]]
+        fixed = [k for k in mine if k not in PLAN_FIELDS + RECORDED_FIELDS]
+        return [f"{k} {mine[k]} -> {theirs[k]}" for k in fixed if mine[k] != theirs[k]]
 
     def model_spec(self, data: LabelledImages | None = None) -> ModelSpec:
         """The generator's spec; shaped by `data` (its images and classes) when given."""

@@ -9,9 +9,13 @@ with the data are found here, before any run folder exists: library errors are
 
 from __future__ import annotations
 
+import hashlib
 import math
 import shutil
 import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +81,20 @@ def load_data(source: DataSource, train: bool = True) -> LabelledImages:
     return _reshape(LabelledImages(images, labels, names, source.name), source, source.data)
 
 
+def data_fingerprint(source: DataSource) -> str:
+    """What a run trained on, cheaply: a folder's image files, their sizes and modification times
+    ("384 images, sha256 1f0c..."); "" for a named set, which does not change."""
+    if not source.is_folder:
+        return ""
+    root = Path(source.data)
+    files, labels, names = _scan_folder(root)
+    digest = hashlib.sha256()
+    for path, label in zip(files, labels):
+        info = path.stat()
+        digest.update(f"{names[label]}/{path.name}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+    return f"{len(files)} images, sha256 {digest.hexdigest()[:16]}"
+
+
 def canonical_data(data: str) -> str:
     """What a run records as its --data: a set's name, or a folder's absolute path, so `photos`,
     `./photos/` and the full path are the same data, and --resume finds it from any folder."""
@@ -122,15 +140,18 @@ def memory_needed(n: int, shape: tuple[int, int, int]) -> int:
 
 def check_fits(nbytes: int, device: torch.device | str = "cpu", what: str = "the data set") -> None:
     """Raise MemoryError, before allocating, when `nbytes` will not fit in the device's free memory."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        where = f"free GPU memory on {device}"
-    else:
-        free, where = available_memory(), "available memory"
+    free, where = free_memory(device)
     if free is not None and nbytes > MEMORY_HEADROOM * free:
         raise MemoryError(f"{what} needs {readable_size(nbytes)} but only {readable_size(free)} of {where} is there "
                         f"(at most {MEMORY_HEADROOM:.0%} of it is used for data): use --image-size or fewer images")
+
+
+def free_memory(device: torch.device | str) -> tuple[int | None, str]:
+    """(bytes free on `device`, or None when the machine does not say; how to name that memory)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0], f"free GPU memory on {device}"
+    return available_memory(), "available memory"
 
 
 # --- torchvision's sets ------------------------------------------------------------
@@ -258,7 +279,7 @@ def _load_folder(source: DataSource) -> LabelledImages:
     ok = np.ones(len(files), dtype=bool)
     for i, path in enumerate(files):
         try:
-            with Image.open(path) as picture:
+            with _quiet_pillow(), Image.open(path) as picture:
                 out[i] = _fit_picture(picture, size, channels)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             if not source.skip_bad_images:
@@ -309,7 +330,7 @@ def _read_headers(files: list[Path], skip_bad: bool) -> tuple[list, list, set[in
     sizes, modes, bad = [], [], set()
     for i, path in enumerate(files):
         try:
-            with Image.open(path) as picture:
+            with _quiet_pillow(), Image.open(path) as picture:
                 sizes.append(picture.size)
                 modes.append(picture.mode)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
@@ -333,11 +354,41 @@ def _common_size(root: Path, files: list[Path], sizes: list[tuple[int, int]]) ->
     return first[0]
 
 
+@contextmanager
+def _quiet_pillow() -> Iterator[None]:
+    """Pillow's two-line DecompressionBombWarning silenced: the memory check speaks for large images."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        yield
+
+
+# Modes whose values go beyond 0..255, and the value each calls full scale: 16-bit grey (PNG,
+# TIFF; Pillow opens 16-bit PNGs as "I"), floats in [0, 1]. Pillow's own convert("L") clips
+# them at 255, which turns every 16-bit picture white and every float one black.
+_FULL_SCALE = {"I;16": 65535, "I;16B": 65535, "I;16L": 65535, "I;16N": 65535, "I": 65535, "F": 1.0}
+
+
+def _to_8bit(picture):
+    """A picture whose values exceed 8 bits as 8-bit grey ("L"), scaled from its full scale; others as they are."""
+    from PIL import Image
+
+    full_scale = _FULL_SCALE.get(picture.mode)
+    if full_scale is None:
+        return picture
+    values = np.asarray(picture, dtype=np.float64)
+    if picture.mode == "F" and values.size and np.nanmax(values) > 1.0:
+        full_scale = 255.0  # floats already on the 8-bit scale
+    scaled = np.clip(np.nan_to_num(values) * (255.0 / full_scale), 0, 255)
+    return Image.fromarray(np.rint(scaled).astype(np.uint8), "L")
+
+
 def _fit_picture(picture, size: int, channels: int) -> np.ndarray:
     """[size, size, channels] uint8: centre-cropped to a square, resized with Lanczos (antialiased)."""
     from PIL import Image
 
-    picture = picture.convert("L" if channels == 1 else "RGB")
+    picture = _to_8bit(picture).convert("L" if channels == 1 else "RGB")
     w, h = picture.size
     if w != h:
         side = min(w, h)

@@ -9,6 +9,8 @@ at any moment leaves a consistent folder (each write is atomic):
 A kill before 4 redoes the epoch on --resume, which drops metrics lines past
 last.pt's step first; a best.pt that last.pt names but that is missing is
 rebuilt from last.pt when they are the same step, or else forgotten, loudly.
+A kill before the first last.pt leaves no run (nothing to resume): a new run
+takes the folder, removing the sample grids and metrics it left.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -23,6 +26,9 @@ from typing import Any, Iterator
 from cgan_runtime.files import atomic_write_bytes
 
 LOCK = ".lock"
+# atomic_write's temp files (".NAME.RANDOM.tmp", RANDOM 8 hex digits) of the files a run writes:
+# only these are ours to remove; any other ".*.tmp" in the folder is someone else's.
+_OUR_TEMP_FILES = re.compile(r"\.(last\.pt|best\.pt|metrics\.jsonl|epoch_\d{3,}\.png)\.[0-9a-f]{8}\.tmp")
 
 
 class RunFolder:
@@ -41,7 +47,9 @@ class RunFolder:
         return files + (sorted(self.samples.glob("epoch_*.png")) if self.samples.is_dir() else [])
 
     def holds_run(self) -> bool:
-        return bool(self._run_files())
+        """Whether a run has saved a checkpoint here: sample grids and metrics alone are the leftovers
+        of one killed before its first last.pt, which nothing can resume."""
+        return self.last.exists() or self.best.exists()
 
     def check_writable(self) -> None:
         """Fail before any work when the folder cannot be created or written."""
@@ -89,10 +97,11 @@ class RunFolder:
             path.unlink()
 
     def _remove_stale_temp_files(self) -> None:
-        # atomic_write's temp files (".NAME.XXXX.tmp") left by a killed run; we hold the lock.
+        # Temp files a killed run left, and only those (_OUR_TEMP_FILES); we hold the lock.
         for folder in (self.path, self.samples):
             for tmp in folder.glob(".*.tmp") if folder.is_dir() else []:
-                tmp.unlink(missing_ok=True)
+                if _OUR_TEMP_FILES.fullmatch(tmp.name):
+                    tmp.unlink(missing_ok=True)
 
     def write_sample_grid(self, epoch: int, png: bytes) -> None:
         self.samples.mkdir(exist_ok=True)

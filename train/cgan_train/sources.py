@@ -44,6 +44,10 @@ class DataSource:
 
     @property
     def name(self) -> str:
-        """What ModelSpec.dataset records: the set's name, or the folder's name."""
-        return Path(self.data).resolve().name if self.is_folder else self.data
+        """What ModelSpec.dataset records: the set's name, or the folder's name; a folder named like a set
+        (photos/mnist) is recorded as 'mnist/', so nothing takes it for the set."""
+        if not self.is_folder:
+            return self.data
+        name = Path(self.data).resolve().name
+        return f"{name}/" if name in SOURCES else name
 

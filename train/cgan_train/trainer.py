@@ -26,8 +26,9 @@ from cgan_runtime.images import encode_png, make_grid, to_uint8
 from . import distributed
 from .checkpoint import check_resumable, load_checkpoint, load_weights, save_checkpoint
 from .config import TrainConfig
-from .data import LabelledImages, check_fits, load_data, memory_needed, to_model_range
+from .data import LabelledImages, check_fits, data_fingerprint, load_data, memory_needed, to_model_range
 from .distributed import Processes
+from .footprint import check_training_fits
 from .losses import discriminator_loss, generator_loss, mode_seeking_penalty
 from .models import build_models
 from .progress import EpochBar
@@ -72,10 +73,12 @@ def _train(cfg: TrainConfig, data_dir: Path, run: RunFolder, procs: Processes, d
     mine = distributed.local_batch(cfg.batch_size, procs, pairs=cfg.diversity > 0)  # refuses an uneven split early
     with distributed.rank0_first(procs):  # rank 0 downloads, if anyone must
         data = load_training_data(cfg, data_dir, download)
+    cfg = same_data(cfg, data_fingerprint(cfg.data_source(data_dir)), ckpt)
     images, labels = training_tensors(cfg, data, procs.device)
     steps_per_epoch = images.shape[0] // cfg.batch_size
     if steps_per_epoch == 0:
         raise ValueError(f"batch size {cfg.batch_size} is larger than the {images.shape[0]} training images")
+    check_training_fits(cfg.model_spec(data), cfg.critic_width, mine.stop - mine.start, cfg.ema > 0, procs.device)
     models = Models.build(cfg, procs, ckpt, data)
     evaluator = make_evaluator(cfg, data_dir, download, procs.device, data) if procs.writes else None
     with run.claimed() if procs.writes else nullcontext():
@@ -112,10 +115,23 @@ def resume_point(run: RunFolder, cfg: TrainConfig, device: torch.device) -> dict
 
 def _last_checkpoint(run: RunFolder, device: torch.device | str) -> dict[str, Any]:
     if not run.last.is_file():
-        raise FileNotFoundError(f"--resume: no {run.last} to resume from")
+        raise FileNotFoundError(f"--resume: no {run.last} to resume from (a run stopped before it saved its "
+                                "first epoch leaves none: run again without --resume to start over)")
     ckpt = load_checkpoint(run.last, map_location=device)
     check_resumable(ckpt, run.last)
     return ckpt
+
+
+def same_data(cfg: TrainConfig, fingerprint: str, ckpt: dict[str, Any] | None) -> TrainConfig:
+    """`cfg` recording `fingerprint`; ValueError when resuming a run whose folder of images has changed
+    (its batches, epochs and scores would no longer mean what they did)."""
+    recorded = TrainConfig.from_dict(ckpt["train_config"]).data_fingerprint if ckpt is not None else ""
+    if recorded and fingerprint != recorded:
+        raise ValueError(
+            f"--resume: {cfg.data} has changed since this run started ({fingerprint} now, {recorded} then); "
+            "a run trains on one set of images: start a new run (--overwrite, or another --out)"
+        )
+    return replace(cfg, data_fingerprint=fingerprint)
 
 
 def total_steps(cfg: TrainConfig, steps_per_epoch: int) -> int:
@@ -137,8 +153,7 @@ def start_run(run: RunFolder, ckpt: dict[str, Any] | None, overwrite: bool, proc
     if ckpt is None:
         if procs.writes:
             run.check_new(overwrite)  # again, under the lock: another run may have finished here meanwhile
-            if overwrite:
-                run.clear()
+            run.clear()  # --overwrite's run, or the grids and metrics of one killed before its first last.pt
         return Position()
     position = Position(ckpt["epoch"], ckpt["step"], ckpt["best_score"], ckpt.get("best_step"))
     if procs.writes:
