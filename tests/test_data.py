@@ -283,7 +283,7 @@ def test_memory_is_estimated_and_a_set_that_will_not_fit_is_refused_before_decod
                                                                                    monkeypatch):
     assert memory_needed(60_000, (1, 28, 28)) == 47_040_000
     monkeypatch.setattr(data_module, "available_memory", lambda: 1000)
-    with pytest.raises(MemoryError, match="needs 1.1 MiB but only 0.0 MiB of available memory"):
+    with pytest.raises(MemoryError, match="needs 1.1 MiB but only 1,000 bytes of available memory"):
         check_fits(1_200_000)
     with pytest.raises(MemoryError, match="24 images at 3x64x64"):
         load_data(DataSource(str(colour_folder(tmp_path / "pets")), image_size=64))
