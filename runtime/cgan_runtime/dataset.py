@@ -244,12 +244,15 @@ def _claim(folder: Path, record: dict) -> None:
         raise PermissionError(f"cannot write into {folder}: permission denied")
     held = _read_record(folder / RECORD)
     if held is None:
-        if any(folder.iterdir()):
+        if any(not _RECORD_TEMP.fullmatch(entry.name) for entry in folder.iterdir()):  # a kill may leave one
             raise ValueError(f"{folder} is not empty and holds no cgan-gen set: write the set to a new or empty folder")
         return
     if held != record:
         raise ValueError(f"{folder} holds another set ({_difference(held, record)}): "
                          "write this one to a new folder, or remove that one")
+
+
+_RECORD_TEMP = re.compile(rf"\.{re.escape(RECORD)}\.[0-9a-f]{{8}}\.tmp")
 
 
 def _read_record(path: Path) -> dict | None:
