@@ -175,7 +175,8 @@ def _write_folder(generator: Generator, folder: Path, request: DatasetRequest, r
     _claim(folder, record)
     labels, js = _missing(folder, request, names)
     picture_bytes = _picture_bytes(record)
-    _check_memory(generator, len(labels), picture_bytes, workers * 3 * picture_bytes)
+    # Beyond the batches in flight: a batch enlarged by --scale and encoded, spread over the writers.
+    _check_memory(generator, len(labels), picture_bytes, 2 * min(len(labels), BATCH_SIZE) * picture_bytes)
     if len(labels):
         check_disk(folder if folder.is_dir() else folder.parent, len(labels), picture_bytes)
     folder.mkdir(exist_ok=True)
