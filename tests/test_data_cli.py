@@ -213,3 +213,18 @@ def test_training_that_cannot_fit_in_memory_is_refused_before_the_models_are_bui
     one_line(result, 1, "training the mlp models on 3x64x64 images, 8 per step, needs about",
              "use a smaller --image-size or --batch-size")
     assert not (tmp_path / "run").exists()
+
+
+def test_cgan_eval_cas_puts_each_label_beside_the_real_ceiling_with_its_cost(run_cli, folder_run, tmp_path):
+    best, root = folder_run
+    out = tmp_path / "eval.json"
+    result = cgan_eval(run_cli, best, "--data", root, "--skip-bad-images", "--cas", "--cas-per-label", 10,
+                       "--json", out, "--threads", 1)
+    assert result.exit_code == 0, result.stderr
+    table = result.stdout.decode()
+    assert "| trained on | all | cat | dog | owl |" in table and "| real training images (ceiling) |" in table
+    assert "30 generated images (10 per class, seed 0) against 81 real ones (27 per class)" in table
+    assert "s training" in table
+    cas = json.loads(out.read_text())["cas"]
+    assert len(cas["per_class"]) == 3 and 0 <= cas["accuracy"] <= 1 and cas["training_s"] > 0
+    one_line(cgan_eval(run_cli, best, "--cas-per-label", 10), 2, "--cas-per-label is for --cas")

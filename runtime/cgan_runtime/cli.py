@@ -119,6 +119,15 @@ def cgan_gen(
     loop: Annotated[
         bool | None, typer.Option("--loop/--no-loop", help="Play the animation forever (the default), or once.")
     ] = None,
+    dataset: Annotated[
+        Path | None,
+        typer.Option(metavar="PATH", help="Write a labelled training set: a folder DIR/CLASS/CLASS_J.png with "
+                     "DIR/manifest.csv, or one .npz file. Run again with the same options to finish an interrupted set."),
+    ] = None,
+    per_label: Annotated[int | None, typer.Option(min=1, metavar="N", help="Images of each label in --dataset.")] = None,
+    dataset_format: Annotated[
+        str | None, typer.Option("--format", metavar="png|npz", help="--dataset's format (default: npz for a PATH ending in .npz, else png).")
+    ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
     ] = False,
@@ -127,6 +136,18 @@ def cgan_gen(
     if provider not in PROVIDERS:
         raise UserError(f"--provider must be one of {', '.join(PROVIDERS)}, got {provider!r}", EXIT_USAGE)
     animation = Frames(frames, fps, loop)
+    if dataset is not None or per_label is not None or dataset_format is not None:
+        from .cli_dataset import run_dataset  # here: it imports this module's helpers
+
+        given = (("--count", count != 1), ("--grid", grid), ("--output", output != "digits.png"), ("--info", info),
+                 ("--mix", mix is not None), ("--morph", morph is not None), ("--walk", walk is not None),
+                 ("--frames/--fps/--loop", animation.given()))
+        run_dataset(
+            dataset, per_label, dataset_format, label=label, all_labels=all_labels, seed=seed,
+            scale_factor=scale_factor, model=model, provider=provider, threads=threads,
+            not_for_dataset=[flag for flag, present in given if present],
+        )
+        return
     if mix is not None or morph is not None or walk is not None:
         from .cli_mixing import parse_condition, run_condition  # here: it imports this module's helpers
 

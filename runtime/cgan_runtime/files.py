@@ -151,3 +151,62 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def write_temp(path: str | os.PathLike[str], data: bytes) -> Path:
+    """`data` in a new temp file beside `path`, not yet synced or renamed: the first half of a batch write.
+
+    `commit_temps` finishes the batch. On failure the temp file is removed.
+    """
+    target = Path(path)
+    fd, tmp = _create_temp(target)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        os.close(fd)
+    return tmp
+
+
+def commit_temps(written: list[tuple[Path, Path]]) -> None:
+    """Rename each (temp, target) pair from `write_temp` into place, durably, with one sync for the whole batch.
+
+    One file-system sync makes every temp file's data durable before any
+    rename (one fsync per file costs milliseconds each: more than encoding a
+    small image), then the renames, then one fsync per folder. So each target
+    is, even after a power cut, absent or whole. Targets are new or regular
+    files of the caller's own (a generated folder): they are replaced, never followed.
+    """
+    if not written:
+        return
+    _sync_file_system(written[0][0].parent)
+    for tmp, target in written:
+        try:
+            os.replace(tmp, target)
+        except BaseException:
+            for leftover, _ in written:
+                leftover.unlink(missing_ok=True)
+            raise
+    for folder in {target.parent for _, target in written}:
+        _fsync_dir(folder)
+
+
+def _sync_file_system(folder: Path) -> None:
+    """syncfs(2) on the file system holding `folder` where the C library has it (Linux), else sync(2)."""
+    try:
+        import ctypes
+
+        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+    except (ImportError, OSError, AttributeError):
+        os.sync()
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        if syncfs(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)

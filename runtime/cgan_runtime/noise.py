@@ -59,24 +59,42 @@ def noise_for_labels(
     """float32 [N, nz] noise following the contract's portable noise rule.
 
     The j-th occurrence of label L in `labels` gets row j of L's noise, so an
-    image depends only on (seed, label, j), never on the other labels asked
+    image depends only on (seed, L, j), never on the other labels asked
     with it or on how the request is split into batches. Element k of that
     row is Box-Muller on the hashes of counters 2k and 2k+1 (see `contract`).
     `first_occurrence` {L: j0} continues a request drawn in parts: L's
     occurrences here count from j0 (the rows an earlier part already took).
     ValueError unless 0 <= seed < 2^53 (`inputs.SEED_LIMIT`).
     """
-    seed = check_seed(seed)
-    nz = check_int("nz", nz, minimum=1)
     labels = np.asarray(labels)
-    noise = np.empty((len(labels), nz), dtype=np.float32)
-    counters = np.arange(2 * nz, dtype=np.uint32)[None, :]
+    occurrences = np.empty(len(labels), dtype=np.int64)
     # A set rather than np.unique, which imports numpy.ma: ~30 ms of cgan-gen's cold start.
     for label in set(labels.tolist()):
         rows = np.flatnonzero(labels == label)
         first = (first_occurrence or {}).get(label, 0)
-        occurrences = np.arange(first, first + len(rows), dtype=np.uint32)[:, None]
-        hashes = hash_words(seed, int(label), occurrences, counters)
+        occurrences[rows] = np.arange(first, first + len(rows))
+    return noise_for_occurrences(labels, occurrences, nz, seed)
+
+
+def noise_for_occurrences(labels: np.ndarray, occurrences: np.ndarray, nz: int, seed: int) -> np.ndarray:
+    """float32 [N, nz]: row i is the noise of (seed, labels[i], occurrences[i]) under the portable rule.
+
+    For callers that need some images of a label and not the others, such as
+    a labelled set resumed after an interruption. ValueError for a bad seed or
+    an occurrence outside [0, 2^32).
+    """
+    seed = check_seed(seed)
+    nz = check_int("nz", nz, minimum=1)
+    labels, occurrences = np.asarray(labels), np.asarray(occurrences, dtype=np.int64)
+    if occurrences.shape != labels.shape:
+        raise ValueError(f"expected one occurrence per label, got {occurrences.shape} for {labels.shape}")
+    if len(occurrences) and (occurrences.min() < 0 or occurrences.max() >= 2**32):
+        raise ValueError("occurrences must be in [0, 2^32)")
+    noise = np.empty((len(labels), nz), dtype=np.float32)
+    counters = np.arange(2 * nz, dtype=np.uint32)[None, :]
+    for label in set(labels.tolist()):
+        rows = np.flatnonzero(labels == label)
+        hashes = hash_words(seed, int(label), occurrences[rows].astype(np.uint32)[:, None], counters)
         u1 = (hashes[:, 0::2] + 1.0) * _TWO_TO_MINUS_32  # (0, 1]: log(u1) is finite
         u2 = hashes[:, 1::2] * _TWO_TO_MINUS_32  # [0, 1)
         noise[rows] = np.sqrt(-2.0 * np.log(u1)) * np.cos(_TWO_PI * u2)

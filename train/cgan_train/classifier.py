@@ -216,3 +216,12 @@ def _cache_root(cache_dir: Path | None) -> Path:
     if cache_dir is not None:
         return Path(cache_dir)
     return Path(os.environ.get("CGAN_EDGE_CACHE") or Path.home() / ".cache" / "cgan-edge")
+
+
+def train_classifier(train: LabelledImages, epochs: int | None = None, device: str | torch.device = "cpu",
+                     progress: ProgressFn | None = None) -> Classifier:
+    """A fresh classifier trained on `train` by the evaluation recipe (`epochs` as `classifier_for`'s),
+    neither measured nor cached: for scores that train one on other images (`cas`)."""
+    model = _seeded_classifier(train.num_classes, train.image_shape).to(device)
+    _fit(model, train, epochs or default_epochs(len(train)), progress)
+    return model.eval()

@@ -18,6 +18,7 @@ from cgan_runtime.errors import (
     EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, Terminated, UserError, describe_os_error, run_app,
 )
 from cgan_runtime.files import check_writable, write_output
+from cgan_runtime.inputs import SEED_LIMIT as NOISE_SEED_LIMIT
 
 from .config import DEFAULT_DATA_DIR, DEFAULT_RECIPE, RECIPES, TRAINING_SEED_LIMIT, TrainConfig
 
@@ -203,8 +204,20 @@ def evaluate(
     threads: Optional[int] = typer.Option(
         None, min=1, max=1024, help="CPU threads (default: $OMP_NUM_THREADS, else the idle cores)."
     ),
+    cas: bool = typer.Option(
+        False, "--cas", help="Also the Classification Accuracy Score: the classifier trained on generated images "
+        "only, tested on real ones, per label, beside the same classifier trained on real images."
+    ),
+    cas_per_label: Optional[int] = typer.Option(
+        None, min=1, help="Generated training images per label for --cas. Default: as many as the real training "
+        "split holds of each label."
+    ),
 ) -> None:
     """Label accuracy, FID and within-label FID in a classifier's feature space, Parzen log-likelihood."""
+    if cas_per_label is not None and not cas:
+        raise UserError("--cas-per-label is for --cas", EXIT_USAGE)
+    if cas and seed >= NOISE_SEED_LIMIT:  # --cas draws the set `cgan-gen --dataset` writes, by the portable rule
+        raise UserError(f"--seed must be below 2^53 with --cas, got {seed}", EXIT_USAGE)
     if json_out is not None:
         check_writable(json_out)
     _require_torch()
@@ -231,9 +244,20 @@ def evaluate(
             report = evaluator.full(sample, spec.nz, seed=seed, per_label=per_label, parzen=parzen, progress=progress)
         except (ValueError, RuntimeError, MemoryError) as exc:  # the inputs were checked: the model or machine failed
             raise UserError(_one_line(exc)) from None
+        if cas:
+            from .cas import measure_cas
+
+            with library_errors("--cas: "):
+                cas_report = measure_cas(sample, spec.nz, evaluator, seed, cas_per_label, progress)
     print(format_table(report, title=str(model)))
+    if cas:
+        from .cas import format_cas
+
+        print("\n" + format_cas(cas_report))
     if json_out is not None:
         payload = {"model": str(model), **report.to_dict()}
+        if cas:
+            payload["cas"] = cas_report.to_dict()
         write_output(json_out, (json.dumps(payload, indent=2) + "\n").encode())
 
 

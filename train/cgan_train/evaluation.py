@@ -214,6 +214,7 @@ class Evaluator:
         self.classifier = classifier.to(self.device).eval()
         self.dataset, self.class_names, self.image_shape = train.dataset, train.class_names, train.image_shape
         self.num_classes = train.num_classes
+        self.train_counts = torch.bincount(train.labels, minlength=self.num_classes).tolist()  # the classifier's
         self.test_images, self.test_labels, self.test_note = test.images, test.labels, test_note
         self.parzen_applies = train.image_shape == PARZEN_SHAPE and len(train) >= PARZEN_MIN_TRAIN
         # Parzen's validation images are the last training images; floors never draw from them.
