@@ -33,7 +33,7 @@ import numpy as np
 from .budget import check_disk, check_memory, request_bytes
 from .files import atomic_write, commit_temps, write_output, write_temp
 from .generator import Generator
-from .images import encode_pngs, to_uint8
+from .images import encode, scale, to_uint8
 from .inputs import check_int, check_seed
 from .noise import noise_for_occurrences
 
@@ -305,12 +305,10 @@ def _parts(count: int, workers: int) -> list[slice]:
 
 def _encode_pngs(files: Sequence[Path], images: np.ndarray, factor: int) -> list[tuple[Path, Path]]:
     """Each image encoded into a temp file beside its destination: (temp, destination) pairs for `_commit`."""
-    if factor > 1:
-        images = images.repeat(factor, axis=1).repeat(factor, axis=2)
     written = []
     try:
-        for path, data in zip(files, encode_pngs(images)):
-            written.append((write_temp(path, data), path))
+        for path, image in zip(files, images):
+            written.append((write_temp(path, encode(scale(image, factor), "PNG")), path))
     except BaseException:
         for tmp, _ in written:
             tmp.unlink(missing_ok=True)

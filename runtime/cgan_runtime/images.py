@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import io
 import os
-import struct
-import zlib
 
 import numpy as np
 from PIL import Image
@@ -108,30 +106,3 @@ class _NamedBuffer(io.BytesIO):
 def encode_png(image: np.ndarray) -> bytes:
     """One uint8 picture [H, W] (grey) or [H, W, 3|4] (RGB, RGBA) as PNG bytes."""
     return encode(image, "PNG")
-
-
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_PNG_COLOUR_TYPES = {1: 0, 3: 2}  # channels -> PNG colour type: grey, RGB
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
-
-
-def encode_pngs(images: np.ndarray) -> list[bytes]:
-    """uint8 pictures [N, H, W] (grey) or [N, H, W, 3] (RGB) as PNG files: the pixels `encode` writes, faster.
-
-    For many small pictures (a labelled set): Pillow's per-call work costs
-    several times the encoding of a 28x28 digit, so the chunks are built here,
-    with no row filter and zlib, which releases the GIL while it compresses.
-    """
-    if images.dtype != np.uint8 or images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[3] != 3):
-        raise ValueError(f"images must be uint8 [N, H, W] or [N, H, W, 3], got {images.dtype} {images.shape}")
-    count, height, width = images.shape[:3]
-    channels = 1 if images.ndim == 3 else 3
-    rows = np.zeros((count, height, width * channels + 1), dtype=np.uint8)  # each row: filter type 0, pixels
-    rows[:, :, 1:] = images.reshape(count, height, width * channels)
-    header = _PNG_SIGNATURE + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8,
-                                                               _PNG_COLOUR_TYPES[channels], 0, 0, 0))
-    end = _png_chunk(b"IEND", b"")
-    return [header + _png_chunk(b"IDAT", zlib.compress(picture.tobytes())) + end for picture in rows]
