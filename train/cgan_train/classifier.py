@@ -137,7 +137,7 @@ def _train_and_measure(train: LabelledImages, test: LabelledImages, epochs: int,
           file=sys.stderr, flush=True)
     start = time.perf_counter()
     model = _seeded_classifier(train.num_classes, train.image_shape).to(device)
-    _fit(model, train, epochs, progress)
+    _fit(model, train, epochs, progress if sys.stderr.isatty() else _log_lines(progress))
     model.eval()
     logits, _ = model.embed(test.images)
     model.test_accuracy = (logits.argmax(1) == test.labels).float().mean().item()
@@ -202,6 +202,20 @@ def _fit(model: Classifier, train: LabelledImages, epochs: int, progress: Progre
             done += 1
             if progress is not None:
                 progress("training the evaluation classifier", done, total)
+
+
+def _log_lines(progress: ProgressFn | None, every: float = 15.0) -> ProgressFn:
+    """`progress`, plus a line on stderr every `every` seconds: a log has no live bar to watch."""
+    last = [time.perf_counter()]
+
+    def update(what: str, done: int, total: int) -> None:
+        if progress is not None:
+            progress(what, done, total)
+        if time.perf_counter() - last[0] >= every or done == total:
+            last[0] = time.perf_counter()
+            print(f"{what}: step {done}/{total}", file=sys.stderr, flush=True)
+
+    return update
 
 
 def _seeded_classifier(num_classes: int, image_shape: tuple[int, int, int]) -> Classifier:
