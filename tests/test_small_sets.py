@@ -137,3 +137,15 @@ def test_the_last_line_says_a_checkpoint_near_chance_is_not_ready():
     assert line.startswith("not ready: run/best.pt") and "checkpoint to export" not in line
     good = Position(best_step=300, best_accuracy=0.95)
     assert final_line(Path("run/best.pt"), good, looks, 3).startswith("checkpoint to export: run/best.pt")
+
+
+def test_without_a_terminal_the_progress_says_the_step_count_and_time_left(capsys):
+    from cgan_train.progress import LOG_SECONDS, EpochBar  # noqa: PLC0415
+
+    now = [0.0]
+    with EpochBar("steps", total=100, done=0, images_per_step=64, clock=lambda: now[0]) as bar:
+        for _ in range(10):
+            now[0] += LOG_SECONDS / 10 + 0.01
+            bar.step_done()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and lines[-1] == "steps 10/100, 11 img/s, about 9 min left"  # 640 images in 60.1 s

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -278,7 +279,7 @@ def _write_many(
     file names follow it, as `Generator.generate_mixed` does.
     """
     noise = noise_for_labels(request, generator.nz, seed)  # small beside the images, which come in batches
-    names = _numbered_paths(output, request)
+    names = _numbered_paths(output, request, generator.class_names)
     first = last = None
     for start in range(0, len(request), FILE_BATCH):
         batch = slice(start, start + FILE_BATCH)
@@ -324,11 +325,15 @@ def _write_stdout(data: bytes) -> None:
         raise UserError(f"cannot write to stdout: {exc.strerror or exc}") from None
 
 
-def _numbered_paths(output: Path, request: np.ndarray) -> Iterator[Path]:
-    """STEM_LABEL_INDEX.SUFFIX per image, lazily; INDEX is the image's occurrence of its label, as in the noise rule."""
+def _numbered_paths(output: Path, request: np.ndarray, class_names: Sequence[str]) -> Iterator[Path]:
+    """STEM_LABEL_INDEX.SUFFIX per image, lazily; INDEX is the image's occurrence of its label, as in the noise rule.
+
+    LABEL is the class's name (`flags`, `7`) where it is a plain file-name word, else its index.
+    """
     seen: Counter[int] = Counter()
     for label in map(int, request):
-        yield output.with_name(f"{output.stem}_{label}_{seen[label]}{output.suffix}")
+        name = class_names[label] if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", class_names[label]) else label
+        yield output.with_name(f"{output.stem}_{name}_{seen[label]}{output.suffix}")
         seen[label] += 1
 
 
