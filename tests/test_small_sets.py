@@ -149,3 +149,20 @@ def test_without_a_terminal_the_progress_says_the_step_count_and_time_left(capsy
             bar.step_done()
     lines = capsys.readouterr().out.splitlines()
     assert lines and lines[-1] == "steps 10/100, 11 img/s, about 9 min left"  # 640 images in 60.1 s
+
+
+def test_the_readmes_own_data_command_trains_a_small_colour_folder_and_eval_finds_the_folder(run_cli, tmp_path):
+    # The README's command on 3 x 100 colour shapes, cut to 12 steps: the recipe's 2,000 steps take
+    # minutes, for a run by hand (python -m bench.shapes, then the README's command).
+    from cgan_train.cli import _trained_on, train_main  # noqa: PLC0415
+
+    folder = make_shapes(tmp_path / "shapes", classes=3, per_class=100, size=32)
+    result = run_cli(train_main, "cgan-train", "--data", folder, "--image-size", 32, "--out", tmp_path / "run",
+                     "--max-steps", 12, "--no-eval", "--device", "cpu")
+    torch.set_num_threads(1)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.decode().splitlines()[-1].endswith(f"checkpoint to export: {tmp_path / 'run' / 'last.pt'}")
+    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert ckpt["step"] == 12 and ckpt["train_config"]["augment"] is True
+    assert ckpt["train_config"]["min_steps"] == TrainConfig.for_recipe("conv").min_steps
+    assert _trained_on(tmp_path / "run" / "last.pt") == str(folder.resolve())
