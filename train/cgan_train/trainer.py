@@ -347,7 +347,7 @@ def train_epoch(cfg: TrainConfig, models: Models, images: torch.Tensor, labels: 
         if views is not None:
             views.manual_seed(derive_seed(cfg.seed, "augment", position.step))
         losses = train_step(cfg, models, to_model_range(images[idx]), labels[idx], z[mine], y_fake[mine],
-                            step=position.step, views=views, mine=mine)
+                            position.step, views, mine)
         first_bad = torch.where(losses.isfinite().all(), first_bad, first_bad.clamp_max(position.step + 1))
         sums += losses
         position.step += 1
