@@ -131,12 +131,11 @@ def test_the_generator_and_its_export_never_contain_the_augmentation(tmp_path):
 
 
 def test_the_last_line_says_a_checkpoint_near_chance_is_not_ready():
-    looks = Looks(300, 10)
     near_chance = Position(best_step=300, best_accuracy=0.4)
-    line = final_line(Path("run/best.pt"), near_chance, looks, num_classes=3)
+    line = final_line(Path("run/best.pt"), near_chance, num_classes=3)
     assert line.startswith("not ready: run/best.pt") and "checkpoint to export" not in line
     good = Position(best_step=300, best_accuracy=0.95)
-    assert final_line(Path("run/best.pt"), good, looks, 3).startswith("checkpoint to export: run/best.pt")
+    assert final_line(Path("run/best.pt"), good, 3).startswith("checkpoint to export: run/best.pt")
 
 
 def test_without_a_terminal_the_progress_says_the_step_count_and_time_left(capsys):

@@ -109,11 +109,11 @@ def _train(cfg: TrainConfig, data_dir: Path, run: RunFolder, procs: Processes, d
                 distributed.barrier(procs)  # the others wait while rank 0 scores and writes
     exported = run.best if progress.best_step is not None else run.last
     if procs.writes:
-        print(final_line(exported, progress, looks, models.spec.num_classes))
+        print(final_line(exported, progress, models.spec.num_classes))
     return exported
 
 
-def final_line(exported: Path, position: "Position", looks: "Looks", num_classes: int) -> str:
+def final_line(exported: Path, position: "Position", num_classes: int) -> str:
     """The run's last line: the checkpoint to export, how it was chosen, or why it is not ready."""
     if position.best_step is None:
         return f"no best.pt: the run was not scored (--no-eval); checkpoint to export: {exported}"
@@ -121,9 +121,9 @@ def final_line(exported: Path, position: "Position", looks: "Looks", num_classes
     if accuracy is not None and accuracy < chance + READY_SHARE * (1 - chance):
         return (f"not ready: {exported} labels {accuracy:.0%} of its samples right (chance is {chance:.0%}); "
                 "train longer (--epochs) before exporting it")
-    how = f"the lowest FID of {looks.scored} looks" if looks.scored else "the lowest FID of the looks"
     shown = f", label accuracy {accuracy:.0%}" if accuracy is not None else ""
-    return f"checkpoint to export: {exported} (step {position.best_step}, {how}{shown})"
+    return (f"checkpoint to export: {exported} (step {position.best_step}: the lowest FID among the run's "
+            f"looks, a coarse choice{shown})")
 
 
 # --- the plan: a new run, or the one in the folder ------------------------------
@@ -176,7 +176,6 @@ class Looks:
     def __init__(self, n_images: int, planned_steps: int, clock=time.perf_counter) -> None:
         self.clock, self.started = clock, clock()
         self.spent = self.last_cost = 0.0
-        self.scored = 0
         self.planned_steps = planned_steps
         low, high = RECALIBRATION_IMAGES
         self.recalibration_images = min(high, max(low, 4 * n_images))
@@ -505,7 +504,6 @@ def look(cfg: TrainConfig, models: Models, evaluator, looks: Looks) -> dict[str,
     # Score what export will ship: eval mode, BatchNorm on its running statistics.
     metrics = evaluator.quick(checkpoint_sampler(models.sampler, device), models.spec.nz, seed=cfg.seed)
     models.G.train()
-    looks.scored += 1
     return metrics
 
 
