@@ -38,7 +38,10 @@ BATCH_SIZE = 128
 # Classifiers shipped with the package (cgan_train/classifiers/), by cache file name, with their
 # sha256: the standard sets' figures are then the same on every machine. Others are trained and cached.
 SHIPPED_DIR = Path(__file__).parent / "classifiers"
-SHIPPED: dict[str, str] = {}
+SHIPPED: dict[str, str] = {
+    # MNIST's training and test splits, 3 epochs: 99.39% test accuracy (seed 0, one CPU thread).
+    "mnist-classifier-v2-b3588bb1d7d4.pt": "f71f63aaa2cd1c54ddf43898264dd59ce000355da27bc27b0a04d9b2452461fa",
+}
 
 # (what, done, total): called as work advances, for a progress display.
 ProgressFn = Callable[[str, int, int], None]
