@@ -167,15 +167,14 @@ class Looks:
 
     A look costs about the same whatever the epoch's length, so a small set's
     short epochs would spend most of the run looking. Looks are spaced on the
-    clock instead: one is due when all looks so far, and one more like the last,
-    stay within LOOK_SHARE of the time since the run (or resume) began. The first
-    and the last epoch are always looked at; best.pt is chosen among these looks only. Only
-    the looks' own work counts (recalibration, scoring), not the writes every epoch makes.
+    clock instead: the next is due once the time since the last one ended is at
+    least (1 - LOOK_SHARE) / LOOK_SHARE times what that look took. The first and
+    the last epoch are always looked at; best.pt is chosen among these looks only.
+    Only the looks' own work counts (recalibration, scoring), not the writes every epoch makes.
     """
 
     def __init__(self, n_images: int, planned_steps: int, clock=time.perf_counter) -> None:
-        self.clock, self.started = clock, clock()
-        self.spent = self.last_cost = 0.0
+        self.clock, self.last_end, self.last_cost = clock, clock(), 0.0
         self.planned_steps = planned_steps
         low, high = RECALIBRATION_IMAGES
         self.recalibration_images = min(high, max(low, 4 * n_images))
@@ -183,11 +182,11 @@ class Looks:
     def due(self, step: int) -> bool:
         if step >= self.planned_steps:
             return True
-        return self.spent + self.last_cost <= LOOK_SHARE * (self.clock() - self.started)
+        return (self.clock() - self.last_end) * LOOK_SHARE >= self.last_cost * (1 - LOOK_SHARE)
 
     def done(self, started: float) -> None:
-        self.last_cost = self.clock() - started
-        self.spent += self.last_cost
+        self.last_end = self.clock()
+        self.last_cost = self.last_end - started
 
 
 def start_run(run: RunFolder, ckpt: dict[str, Any] | None, overwrite: bool, procs: Processes) -> Position:
