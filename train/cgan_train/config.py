@@ -137,6 +137,10 @@ class TrainConfig:
         steps = max(self.epochs * steps_per_epoch, self.min_steps or 0)
         return min(steps, self.max_steps or steps)
 
+    def with_augment_of(self, run: "TrainConfig") -> "TrainConfig":
+        """The config with `augment` decided as `run` decided it, unless decided here (a resume keeps its run's)."""
+        return self if self.augment is not None else replace(self, augment=run.augment)
+
     def with_augment_for(self, n_images: int) -> "TrainConfig":
         """The config with `augment` decided: on for the conv network below AUGMENT_BELOW images."""
         if self.augment is not None:

@@ -81,7 +81,10 @@ def train(cfg: TrainConfig, data_dir: Path, out_dir: Path, device: str = "auto",
 def _train(cfg: TrainConfig, data_dir: Path, run: RunFolder, procs: Processes, download: bool,
            resume: bool, overwrite: bool) -> Path:
     run.check_writable()
-    ckpt = resume_point(run, cfg, procs.device) if resume else None
+    ckpt = None
+    if resume:
+        ckpt = resume_point(run, cfg, procs.device)
+        cfg = cfg.with_augment_of(TrainConfig.from_dict(ckpt["train_config"]))
     if ckpt is None:
         run.check_new(overwrite)
     mine = distributed.local_batch(cfg.batch_size, procs, pairs=cfg.diversity > 0)  # refuses an uneven split early
@@ -137,7 +140,8 @@ def run_config(out_dir: Path) -> TrainConfig:
 def resume_point(run: RunFolder, cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
     """last.pt, once `cfg` is known to change nothing but the plan."""
     ckpt = _last_checkpoint(run, device)
-    changed = TrainConfig.from_dict(ckpt["train_config"]).changes_beyond_plan(cfg)
+    recorded = TrainConfig.from_dict(ckpt["train_config"])
+    changed = recorded.changes_beyond_plan(cfg.with_augment_of(recorded))
     if changed:
         raise ValueError(f"--resume cannot change {'; '.join(changed)} (only --epochs, --max-steps, --eval, --data-dir)")
     return ckpt
