@@ -221,8 +221,8 @@ def evaluate(
         dev = resolve_device(device)
     with _progress() as progress:
         sample, spec = _load_model(model, dev, threads)
-        if data is None and model.suffix == ".pt":
-            data = _trained_on(model)
+        if data is None and model.suffix == ".pt" and (run := _run_of(model)) is not None:
+            data, skip_bad_images = run.data, skip_bad_images or run.skip_bad_images
         evaluator = _evaluator_for(spec, data, data_dir, image_size, channels, download, skip_bad_images, dev,
                                    progress)
         if per_label is None:
@@ -243,15 +243,15 @@ def evaluate(
         write_output(json_out, (json.dumps(payload, indent=2) + "\n").encode())
 
 
-def _trained_on(checkpoint: Path) -> str | None:
-    """The data a training run's checkpoint records (a set's name or a folder), as cgan-export reads it."""
+def _run_of(checkpoint: Path) -> TrainConfig | None:
+    """The config of the training run a checkpoint records (its data: a set's name or a folder), as cgan-export reads it."""
     from .checkpoint import load_checkpoint
 
     try:
         config = load_checkpoint(checkpoint, map_location="cpu").get("train_config")
+        return TrainConfig.from_dict(config) if config else None
     except (ValueError, OSError):
         return None  # _load_model has already said what is wrong with the file
-    return TrainConfig.from_dict(config).data if config else None
 
 
 def _load_model(path: Path, device, threads: int):
