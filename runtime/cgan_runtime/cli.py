@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -286,7 +287,7 @@ def _write_many(
     noise and the file names follow it, as `Generator.generate_mixed` does. Each batch's noise (and
     weights) is drawn with it, continuing each label's occurrences, so memory stays flat whatever N.
     """
-    names = _numbered_paths(output, request)
+    names = _numbered_paths(output, request, generator.class_names)
     drawn: Counter[int] = Counter()  # each label's noise rows taken so far
     first = last = None
     for start in range(0, len(request), FILE_BATCH):
@@ -335,11 +336,15 @@ def _write_stdout(data: bytes, what: str = "PNG") -> None:
         raise UserError(f"cannot write to stdout: {exc.strerror or exc}") from None
 
 
-def _numbered_paths(output: Path, request: np.ndarray) -> Iterator[Path]:
-    """STEM_LABEL_INDEX.SUFFIX per image, lazily; INDEX is the image's occurrence of its label, as in the noise rule."""
+def _numbered_paths(output: Path, request: np.ndarray, class_names: Sequence[str]) -> Iterator[Path]:
+    """STEM_LABEL_INDEX.SUFFIX per image, lazily; INDEX is the image's occurrence of its label, as in the noise rule.
+
+    LABEL is the class's name (`flags`, `7`) where it is a plain file-name word, else its index.
+    """
     seen: Counter[int] = Counter()
     for label in map(int, request):
-        yield output.with_name(f"{output.stem}_{label}_{seen[label]}{output.suffix}")
+        name = class_names[label] if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", class_names[label]) else label
+        yield output.with_name(f"{output.stem}_{name}_{seen[label]}{output.suffix}")
         seen[label] += 1
 
 
