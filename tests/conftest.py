@@ -12,7 +12,7 @@ import onnxruntime
 import pytest
 
 from cgan_runtime import Generator
-from cgan_runtime.cli import main
+from cgan_runtime.commands.gen import main
 from cgan_runtime.providers import CPU
 
 from support import TINY_MODEL, CliResult

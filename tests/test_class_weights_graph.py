@@ -18,7 +18,7 @@ from cgan_runtime import Generator  # noqa: E402
 from cgan_runtime.contract import (  # noqa: E402
     INPUT_LABEL_WEIGHTS, KEY_FORMAT_VERSION, KEY_PRECISION, ModelSpec, Provenance, to_metadata,
 )
-from cgan_runtime.errors import EXIT_RUNTIME, EXIT_USAGE  # noqa: E402
+from cgan_runtime.commands.errors import EXIT_RUNTIME, EXIT_USAGE  # noqa: E402
 from cgan_train.checkpoint import inference_generator, load_checkpoint  # noqa: E402
 
 from fixtures.make_tiny_generator import TINY_SPEC, build  # noqa: E402

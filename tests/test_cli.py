@@ -11,8 +11,7 @@ import pytest
 from PIL import Image
 
 import cgan_runtime
-from cgan_runtime import cli
-from cgan_runtime.errors import EXIT_RUNTIME, EXIT_USAGE
+from cgan_runtime.commands.errors import EXIT_RUNTIME, EXIT_USAGE
 from cgan_runtime.providers import CPU, CUDA
 
 from support import BAD_MODELS, TINY_MODEL, install_default_model

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cgan_runtime import cli
-from cgan_runtime.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, EXIT_USAGE
+from cgan_runtime.commands import gen as cli, gen_shared
+from cgan_runtime.commands.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, EXIT_USAGE
 from cgan_runtime.inputs import MAX_THREADS
 
 from support import (
@@ -44,7 +44,7 @@ def one_line_error(result, exit_code: int, message: str) -> None:
 
 def cgan_gen_process(*args: object, stdout) -> subprocess.CompletedProcess:
     """`cgan-gen ARGS` in its own process, through the console-script entry point."""
-    code = "from cgan_runtime.entry import gen; gen()"
+    code = "from cgan_runtime.commands.launch import gen; gen()"
     return subprocess.run(
         [sys.executable, "-c", code, *map(str, args)], stdout=stdout, stderr=subprocess.PIPE, timeout=120
     )
@@ -162,7 +162,7 @@ def test_written_images_follow_the_umask(cgan_gen, tmp_path, mask, mode):
 
 def test_closed_stdout_is_one_line_and_exit_1():
     shell = subprocess.run(  # `>&-`: the process starts with no file descriptor 1 at all
-        f"{sys.executable} -c 'from cgan_runtime.entry import gen; gen()' --label 1 -o - --model {TINY_MODEL} >&-",
+        f"{sys.executable} -c 'from cgan_runtime.commands.launch import gen; gen()' --label 1 -o - --model {TINY_MODEL} >&-",
         shell=True, stderr=subprocess.PIPE, timeout=120,
     )
     assert shell.returncode == EXIT_RUNTIME
@@ -179,7 +179,7 @@ def test_a_full_stdout_is_one_line_and_exit_1_never_wrote():
 
 def test_a_reader_that_stops_early_is_an_error_never_wrote():
     shell = subprocess.run(
-        f"{sys.executable} -c 'from cgan_runtime.entry import gen; gen()' --all-labels -n 300 --grid -o - "
+        f"{sys.executable} -c 'from cgan_runtime.commands.launch import gen; gen()' --all-labels -n 300 --grid -o - "
         f"--model {TINY_MODEL} | head -c 10 > /dev/null; exit ${{PIPESTATUS[0]}}",
         shell=True, executable="/bin/bash", capture_output=True, timeout=120,
     )
@@ -195,7 +195,7 @@ def test_a_reader_that_stops_early_is_an_error_never_wrote():
 def test_without_onnxruntime_cgan_gen_names_the_extra(cgan_gen, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     result = cgan_gen("--label", 1, "--model", TINY_MODEL)
-    one_line_error(result, EXIT_RUNTIME, "onnxruntime is not installed: pip install 'cgan-edge[cpu]'")
+    one_line_error(result, EXIT_RUNTIME, "onnxruntime is not installed: pip install '.[cpu]' in the cgan-edge clone")
 
 
 def test_help_shows_every_option_with_help_and_defaults_unmangled(cgan_gen):
@@ -221,15 +221,15 @@ def test_ctrl_c_during_generation_prints_interrupted_and_exits_130(cgan_gen, mon
 
 
 SLOW_IMPORT = """
-import sys, time, importlib
-real = importlib.import_module
-def slow(name, *args, **kwargs):
-    if name == "cgan_runtime.cli":
-        print("importing", flush=True)
-        time.sleep(60)
-    return real(name, *args, **kwargs)
-importlib.import_module = slow
-from cgan_runtime.entry import gen
+import sys, time
+class Slow:  # an import finder that takes a minute over the command's module, then lets the others find it
+    def find_spec(self, name, path=None, target=None):
+        if name == "cgan_runtime.commands.gen":
+            print("importing", flush=True)
+            time.sleep(60)
+        return None
+sys.meta_path.insert(0, Slow())
+from cgan_runtime.commands.launch import gen
 gen()
 """
 
@@ -312,7 +312,7 @@ def test_an_unknown_class_name_lists_the_classes(cgan_gen, tmp_path):
 def test_run_app_shows_help_text_as_written_for_every_command(run_cli):
     import typer
 
-    from cgan_runtime.errors import run_app
+    from cgan_runtime.commands.errors import run_app
 
     app = typer.Typer(add_completion=False)
 
@@ -326,7 +326,7 @@ def test_run_app_shows_help_text_as_written_for_every_command(run_cli):
 
 
 def test_many_files_are_generated_in_batches_with_the_same_images(cgan_gen, generator, tmp_path, monkeypatch):
-    monkeypatch.setattr(cli, "FILE_BATCH", 3)
+    monkeypatch.setattr(gen_shared, "FILE_BATCH", 3)
     assert cgan_gen("--label", "0,7", "-n", 4, "--seed", 5, "-o", "d.png", "--model", TINY_MODEL).exit_code == 0
     expected = generator.generate([0] * 4 + [7] * 4, seed=5)
     names = [f"d_{label}_{index}.png" for label in (0, 7) for index in range(4)]
@@ -338,7 +338,7 @@ def test_many_files_are_generated_in_batches_with_the_same_images(cgan_gen, gene
 def test_memory_stays_flat_when_writing_ten_times_more_files(cgan_gen, tmp_path, monkeypatch):
     import tracemalloc
 
-    monkeypatch.setattr(cli, "FILE_BATCH", 5)
+    monkeypatch.setattr(gen_shared, "FILE_BATCH", 5)
 
     def peak(count: int) -> int:
         folder = tmp_path / str(count)
@@ -379,7 +379,7 @@ def test_sigterm_mid_write_leaves_no_temp_file_and_the_old_image(cgan_gen, tmp_p
 def test_run_app_turns_any_os_error_into_one_line_exit_1(run_cli, error, line):
     import typer
 
-    from cgan_runtime.errors import run_app
+    from cgan_runtime.commands.errors import run_app
 
     app = typer.Typer(add_completion=False)
 
@@ -397,9 +397,9 @@ def test_run_app_turns_any_os_error_into_one_line_exit_1(run_cli, error, line):
 def test_the_noise_of_many_files_is_drawn_batch_by_batch(cgan_gen, generator, tmp_path, monkeypatch):
     """-n 10000000 once drew all ten million images' noise before the first batch (23 GB)."""
     drawn = []
-    draw = cli.noise_for_labels
-    monkeypatch.setattr(cli, "noise_for_labels", lambda labels, *args, **kwargs: drawn.append(len(labels)) or draw(labels, *args, **kwargs))
-    monkeypatch.setattr(cli, "FILE_BATCH", 4)
+    draw = gen_shared.noise_for_labels
+    monkeypatch.setattr(gen_shared, "noise_for_labels", lambda labels, *args, **kwargs: drawn.append(len(labels)) or draw(labels, *args, **kwargs))
+    monkeypatch.setattr(gen_shared, "FILE_BATCH", 4)
     assert cgan_gen("--label", "0,7", "-n", 5, "--seed", 5, "-o", "d.png", "--model", TINY_MODEL).exit_code == 0
     assert max(drawn) <= 4 and sum(drawn) == 10
     for label in (0, 7):  # each label's occurrences carry on across batches: the images of one request
@@ -428,7 +428,7 @@ def test_mixed_files_draw_their_weights_batch_by_batch(cgan_gen, monkeypatch, tm
     sizes = []
     run = cli.Generator._run
     monkeypatch.setattr(cli.Generator, "_run", lambda self, labels, *a, **k: sizes.append(len(labels)) or run(self, labels, *a, **k))
-    monkeypatch.setattr(cli, "FILE_BATCH", 3)
+    monkeypatch.setattr(gen_shared, "FILE_BATCH", 3)
     assert cgan_gen("--mix", "3=0.5,8=0.5", "-n", 7, "--seed", 1, "--model", TINY_MIXING_MODEL).exit_code == 0
     assert sizes == [3, 3, 1] and len(os.listdir(tmp_path)) == 7
 
@@ -451,7 +451,7 @@ def test_dev_stdout_into_a_pipe_is_written_through(generator):
 
 def test_info_with_stdout_closed_is_one_line_and_exit_1():
     shell = subprocess.run(
-        f"{sys.executable} -c 'from cgan_runtime.entry import gen; gen()' --info --model {TINY_MODEL} >&-",
+        f"{sys.executable} -c 'from cgan_runtime.commands.launch import gen; gen()' --info --model {TINY_MODEL} >&-",
         shell=True, stderr=subprocess.PIPE, timeout=120,
     )
     assert shell.returncode == EXIT_RUNTIME

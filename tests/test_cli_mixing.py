@@ -10,7 +10,7 @@ from PIL import Image, ImageSequence
 
 from cgan_runtime import Generator
 from cgan_runtime.animation import morph, walk
-from cgan_runtime.errors import EXIT_RUNTIME, EXIT_USAGE
+from cgan_runtime.commands.errors import EXIT_RUNTIME, EXIT_USAGE
 
 from support import FIXTURES, TINY_MIXING_MODEL, TINY_MODEL
 

@@ -65,7 +65,7 @@ def test_an_npz_set_holds_the_same_images_with_labels_names_seed_and_model_hash(
 KILLABLE = """
 import sys
 import cgan_runtime.dataset as dataset
-from cgan_runtime.cli import main
+from cgan_runtime.commands.gen import main
 dataset.BATCH_SIZE = dataset.COMMIT_EVERY = 32  # many small commits, so a kill lands between two of them
 sys.argv = ["cgan-gen", *sys.argv[1:]]
 main()

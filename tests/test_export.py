@@ -19,7 +19,7 @@ from cgan_runtime import Generator  # noqa: E402
 from cgan_runtime.contract import (  # noqa: E402
     KEY_PACKAGE_VERSION, KEY_PRECISION, KEY_SOURCE_SHA256, KEY_SPEC, KEY_TRAINING_STEPS,
 )
-from cgan_runtime.errors import EXIT_RUNTIME, EXIT_USAGE  # noqa: E402
+from cgan_runtime.commands.errors import EXIT_RUNTIME, EXIT_USAGE  # noqa: E402
 from cgan_train.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 
 from support import MNIST_DIR  # noqa: E402

@@ -20,7 +20,7 @@ def test_generating_digits_never_imports_torch_or_onnx(tmp_path):
     code = f"""
 import sys
 from cgan_runtime import Generator
-from cgan_runtime.cli import main
+from cgan_runtime.commands.gen import main
 
 Generator({str(TINY_MODEL)!r}).generate([1, 2], seed=0)
 sys.argv = ["cgan-gen", "--label", "3", "-o", "out.png", "--model", {str(TINY_MODEL)!r}]
@@ -54,7 +54,8 @@ def test_installed_console_script_writes_a_png(tmp_path):
 
 
 def test_the_console_entry_and_error_modules_load_without_numpy(tmp_path):
-    # What runs before the interrupt handlers are in place must be light: see cgan_runtime.entry.
-    code = "import sys, cgan_runtime.entry, cgan_runtime.errors; print(sorted({'numpy', 'typer'} & set(sys.modules)))"
+    # What runs before the interrupt handlers are in place must be light: see cgan_runtime.commands.errors.launching.
+    code = ("import sys, cgan_runtime.commands.launch, cgan_train.launch, cgan_export.launch; "
+            "print(sorted({'numpy', 'typer', 'torch'} & set(sys.modules)))")
     result = run_python(code, tmp_path)
     assert result.stdout.strip() == "[]", result.stderr

@@ -18,7 +18,7 @@ torch = pytest.importorskip("torch")
 import typer  # noqa: E402
 
 from cgan_runtime.contract import ModelSpec  # noqa: E402
-from cgan_runtime.errors import EXIT_USAGE, Terminated  # noqa: E402
+from cgan_runtime.commands.errors import EXIT_USAGE, Terminated  # noqa: E402
 from cgan_train import checkpoint, trainer  # noqa: E402
 from cgan_train.checkpoint import inference_generator, load_checkpoint, save_checkpoint  # noqa: E402
 from cgan_train.cli import train_app, train_main  # noqa: E402

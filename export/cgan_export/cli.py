@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 
 from cgan_runtime.contract import DEFAULT_OPSET, MIN_OPSET
-from cgan_runtime.errors import EXIT_RUNTIME, EXIT_USAGE, UserError, describe_os_error, run_app
+from cgan_runtime.commands.errors import EXIT_RUNTIME, EXIT_USAGE, UserError, describe_os_error, run_app
 from cgan_runtime.files import check_writable
 
 app = typer.Typer(add_completion=False, help="Export a training checkpoint to a verified ONNX generator.")
@@ -44,7 +44,7 @@ def export(
         import onnxruntime  # noqa: F401
         import torch  # noqa: F401
     except ImportError as exc:
-        raise UserError(f"cgan-export needs {exc.name}: pip install 'cgan-edge[train,cpu]'") from None
+        raise UserError(f"cgan-export needs {exc.name}: pip install '.[train,cpu]' in the cgan-edge clone") from None
     if (ckpt is None) == (upgrade is None):
         raise UserError("pass one of --ckpt CHECKPOINT (export) or --upgrade FILE.onnx (add class weights)", EXIT_USAGE)
     if upgrade is not None:

@@ -14,7 +14,7 @@ from typing import Callable, Iterator, Optional
 
 import typer
 
-from cgan_runtime.errors import (
+from cgan_runtime.commands.errors import (
     EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, Terminated, UserError, describe_os_error, run_app,
 )
 from cgan_runtime.files import check_writable, write_output
@@ -22,7 +22,7 @@ from cgan_runtime.inputs import SEED_LIMIT as NOISE_SEED_LIMIT
 
 from .config import DEFAULT_DATA_DIR, DEFAULT_RECIPE, RECIPES, TRAINING_SEED_LIMIT, TrainConfig
 
-TRAIN_EXTRA_HINT = "needs the train extra: pip install 'cgan-edge[train,cpu]'"
+TRAIN_EXTRA_HINT = "needs the train extra: pip install '.[train,cpu]' in the cgan-edge clone"
 
 train_app = typer.Typer(add_completion=False, help="Train a conditional GAN.")
 eval_app = typer.Typer(add_completion=False, help="Measure a generator (checkpoint or ONNX) against its data.")
