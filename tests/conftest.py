@@ -66,6 +66,7 @@ def run_cli(monkeypatch: pytest.MonkeyPatch, capfdbinary: pytest.CaptureFixture[
 
     def run(main: Callable[[], None], prog: str, *args: object) -> CliResult:
         monkeypatch.setattr(sys, "argv", [prog, *map(str, args)])
+        capfdbinary.readouterr()  # what the test printed before: not this command's output
         try:
             main()
             code = 0

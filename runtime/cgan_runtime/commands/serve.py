@@ -38,8 +38,8 @@ def cgan_serve(
     model: Annotated[
         Path | None, typer.Option(metavar="PATH", help="Generator .onnx file (default: the one shipped with the package).")
     ] = None,
-    host: Annotated[str, typer.Option(help="Address to listen on; anything but loopback needs --api-key or --insecure.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free one).")] = 8000,
+    host: Annotated[str, typer.Option(metavar="ADDRESS", help="Address to listen on; anything but loopback needs --api-key or --insecure.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, metavar="N", help="Port to listen on (0: any free one).")] = 8000,
     threads: Annotated[
         int | None, typer.Option(min=1, metavar="N", help="onnxruntime threads, at most 4 per core (default: all cores).")
     ] = None,
