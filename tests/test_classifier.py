@@ -112,3 +112,26 @@ def test_classifier_embed_gives_logits_and_the_128_d_feature_in_batches():
 def test_default_epochs_keep_the_mnist_recipe_and_give_small_sets_enough_steps():
     assert default_epochs(60_000) == 3
     assert default_epochs(640) * (640 // 128) >= MIN_STEPS
+
+
+def test_the_shipped_classifiers_are_in_the_package_with_the_recorded_sha256():
+    from cgan_train.checkpoint import file_sha256  # noqa: PLC0415
+    from cgan_train.classifier import SHIPPED, SHIPPED_DIR  # noqa: PLC0415
+
+    assert SHIPPED and all(file_sha256(SHIPPED_DIR / name) == digest for name, digest in SHIPPED.items())
+
+
+def test_a_shipped_classifier_is_used_instead_of_training_and_a_damaged_one_is_refused(splits, tmp_path, monkeypatch):
+    from cgan_train import classifier  # noqa: PLC0415
+    from cgan_train.checkpoint import file_sha256  # noqa: PLC0415
+
+    train, test = splits
+    made = classifier_for(train, test, cache_dir=tmp_path / "made", epochs=EPOCHS)
+    shipped = cache_path(train, test, EPOCHS, tmp_path / "made")
+    monkeypatch.setattr(classifier, "SHIPPED_DIR", shipped.parent)
+    monkeypatch.setattr(classifier, "SHIPPED", {shipped.name: file_sha256(shipped)})
+    loaded = classifier_for(train, test, cache_dir=tmp_path / "empty", epochs=EPOCHS)
+    assert loaded.test_accuracy == made.test_accuracy and not (tmp_path / "empty").exists()
+    monkeypatch.setattr(classifier, "SHIPPED", {shipped.name: "0" * 64})
+    with pytest.raises(ClassifierError, match="missing or damaged"):
+        classifier_for(train, test, cache_dir=tmp_path / "empty", epochs=EPOCHS)

@@ -14,7 +14,7 @@ import cgan_runtime
 from cgan_runtime.commands.errors import EXIT_RUNTIME, EXIT_USAGE
 from cgan_runtime.providers import CPU, CUDA
 
-from support import BAD_MODELS, TINY_MODEL, assert_one_line_error, install_default_model
+from support import BAD_MODELS, FIXTURES, TINY_MODEL, assert_one_line_error, install_default_model
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -53,6 +53,12 @@ def test_cli_writes_one_file_per_image_named_stem_label_index(cgan_gen, generato
     assert result.stderr_lines == [
         f"cgan-gen: wrote 4 images as digit_LABEL_INDEX.png, digit_0_0.png to digit_7_1.png (seed 4, {CPU})"
     ]
+
+
+def test_cli_names_each_file_by_its_class_name_where_the_model_has_names(cgan_gen, tmp_path):
+    result = cgan_gen("--label", "green,red", "-n", 2, "-o", "c.png", "--model", FIXTURES / "colour_generator.onnx")
+    assert result.exit_code == 0, result.stderr
+    assert files_in(tmp_path) == ["c_green_0.png", "c_green_1.png", "c_red_0.png", "c_red_1.png"]
 
 
 def test_cli_comma_separated_labels_equal_repeated_flags(cgan_gen, tmp_path):

@@ -56,5 +56,6 @@ def test_the_sdist_carries_the_tests_fixtures_and_bench(tmp_path):
         "tests/fixtures/make_tiny_generator.py",
         "bench/run.py",
         "runtime/cgan_runtime/py.typed",
+        "train/cgan_train/classifiers/mnist-classifier-v2-b3588bb1d7d4.pt",
     ]:
         assert needed in names, needed

@@ -21,7 +21,7 @@ function setStatus(text, state) {
 
 async function load(url) {
   demo.generator = null;
-  clearCanvases(); // never leave an old model's digits under a new error
+  clearCanvases(); // never leave an old model's images under a new error
   setStatus(`loading ${url}…`, "loading");
   try {
     demo.generator = await Generator.load(url);
@@ -34,8 +34,11 @@ async function load(url) {
   $("label").replaceChildren(new Option("all labels", ALL), ...names.map((name) => new Option(name, name)));
   $("morph-from").replaceChildren(...names.map((name) => new Option(name, name)));
   $("morph-to").replaceChildren(...names.map((name) => new Option(name, name)));
-  $("morph-from").selectedIndex = Math.min(3, names.length - 1);
-  $("morph-to").selectedIndex = Math.min(8, names.length - 1);
+  // Digits morph 3 -> 8 (two shapes that share strokes); other models their first class -> their last.
+  const [from, to] = names.length >= 10 ? [3, 8] : [0, names.length - 1];
+  $("morph-from").selectedIndex = from;
+  $("morph-to").selectedIndex = to;
+  $("heading").textContent = `cgan-edge: ${demo.generator.spec.dataset || "images"} in the browser`;
   $("morph-controls").hidden = $("morph-caption").hidden = !demo.generator.canMix;
   await draw();
 }
@@ -91,7 +94,7 @@ async function drawOnce() {
     }
     setStatus(`${generator.spec.arch} · ${labels.length} images · seed ${seed} · ${demo.lastGenerateMs.toFixed(1)} ms`, "ready");
   } catch (error) {
-    clearCanvases(); // the digits shown must be the ones the controls ask for
+    clearCanvases(); // the images shown must be the ones the controls ask for
     setStatus(error.message, "error");
   }
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Optional
@@ -20,7 +21,7 @@ from cgan_runtime.commands.errors import (
 from cgan_runtime.files import check_writable, write_output
 from cgan_runtime.inputs import SEED_LIMIT as NOISE_SEED_LIMIT
 
-from .config import DEFAULT_DATA_DIR, DEFAULT_RECIPE, RECIPES, TRAINING_SEED_LIMIT, TrainConfig
+from .config import AUGMENT_BELOW, DEFAULT_DATA_DIR, DEFAULT_RECIPE, RECIPES, TRAINING_SEED_LIMIT, TrainConfig
 
 TRAIN_EXTRA_HINT = "needs the train extra: pip install '.[train,cpu]' in the cgan-edge clone"
 
@@ -107,7 +108,9 @@ def train(
         None, help=f"Recipe: {', '.join(RECIPES)} (default: {DEFAULT_RECIPE}); listed above."
     ),
     loss: Optional[str] = typer.Option(None, help=_recipe_help("Loss: bce or hinge", "loss")),
-    epochs: Optional[int] = typer.Option(None, help=_recipe_help("Epochs to train in total", "epochs")),
+    epochs: Optional[int] = typer.Option(None, help=_recipe_help(
+        "Epochs to train in total, replacing the recipe's length (its epochs or min_steps steps, whichever is longer)",
+        "epochs")),
     batch_size: Optional[int] = typer.Option(
         None, help=_recipe_help("Images per step, over all processes", "batch_size")
     ),
@@ -139,7 +142,13 @@ def train(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run already in OUT."),
     download: bool = typer.Option(True, "--download/--no-download", help="Download a named data set if missing."),
     evaluate: Optional[bool] = typer.Option(
-        None, "--eval/--no-eval", help="Score each epoch to pick best.pt (default: on; without it, no best.pt)."
+        None, "--eval/--no-eval",
+        help="Score the run now and then (about a tenth of its time) to pick best.pt (default: on; without it, no best.pt).",
+    ),
+    augment: Optional[bool] = typer.Option(
+        None, "--augment/--no-augment",
+        help="Show the critic shifted, cut-out (and recoloured) images, real and generated alike (DiffAugment) "
+             f"(default: on for the conv recipe below {AUGMENT_BELOW:,} training images).",
     ),
 ) -> None:
     if resume and overwrite:  # continue the run, or replace it: not both
@@ -156,7 +165,7 @@ def train(
     given = {"loss": loss, "epochs": epochs, "batch_size": batch_size, "lr": lr, "ema": ema, "nz": nz,
              "diversity": diversity, "critic_width": critic_width, "max_steps": max_steps, "train_limit": train_limit, "seed": seed,
              "evaluate": evaluate, "data": canonical_data(data) if data is not None else None, "image_size": image_size, "channels": channels,
-             "skip_bad_images": skip_bad_images or None,
+             "skip_bad_images": skip_bad_images or None, "augment": augment,
              # Not given: a new run takes TrainConfig's default, a resume reads the sets where the run did.
              "data_dir": str(data_dir) if data_dir else None}
     try:
@@ -165,7 +174,7 @@ def train(
                 cfg = run_config(out).with_overrides(recipe=recipe, **given)
             else:
                 cfg = TrainConfig.for_recipe(recipe or DEFAULT_RECIPE, **given)
-            exported = run_training(cfg, Path(cfg.data_dir), out, device=device, download=download, resume=resume,
+            run_training(cfg, Path(cfg.data_dir), out, device=device, download=download, resume=resume,
                                     overwrite=overwrite)
     except Terminated:
         # Under torchrun, SIGTERM is how the others are stopped after one process
@@ -179,8 +188,6 @@ def train(
         if launched_by_torchrun() and _said_by_another_process(exc, rank):
             raise SystemExit(exc.exit_code) from None
         raise exc from None
-    if rank == 0:
-        print(f"checkpoint to export: {exported}")
 
 
 @eval_app.command()
@@ -224,7 +231,7 @@ def evaluate(
     import torch
 
     from .distributed import default_threads, resolve_device
-    from .evaluation import format_table
+    from .evaluation import format_table, trust_warnings
 
     threads = threads or default_threads()
     torch.set_num_threads(threads)
@@ -232,6 +239,8 @@ def evaluate(
         dev = resolve_device(device)
     with _progress() as progress:
         sample, spec = _load_model(model, dev, threads)
+        if data is None and model.suffix == ".pt" and (run := _run_of(model)) is not None:
+            data, skip_bad_images = run.data, skip_bad_images or run.skip_bad_images
         evaluator = _evaluator_for(spec, data, data_dir, image_size, channels, download, skip_bad_images, dev,
                                    progress)
         if per_label is None:
@@ -254,11 +263,24 @@ def evaluate(
         from .cas import format_cas
 
         print("\n" + format_cas(cas_report))
+    for warning in trust_warnings(report):
+        print(f"warning: {warning}", file=sys.stderr)
     if json_out is not None:
         payload = {"model": str(model), **report.to_dict()}
         if cas:
             payload["cas"] = cas_report.to_dict()
         write_output(json_out, (json.dumps(payload, indent=2) + "\n").encode())
+
+
+def _run_of(checkpoint: Path) -> TrainConfig | None:
+    """The config of the training run a checkpoint records (its data: a set's name or a folder), as cgan-export reads it."""
+    from .checkpoint import load_checkpoint
+
+    try:
+        config = load_checkpoint(checkpoint, map_location="cpu").get("train_config")
+        return TrainConfig.from_dict(config) if config else None
+    except (ValueError, OSError):
+        return None  # _load_model has already said what is wrong with the file
 
 
 def _load_model(path: Path, device, threads: int):

@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # cgan_train.data imports torch
 LOSSES = ("bce", "hinge")
 
 # What a recipe leaves out takes these values (every recipe so far agrees on them).
-_RECIPE_BASE: dict[str, Any] = {"beta2": 0.999, "diversity": 0.0, "critic_width": None}
+_RECIPE_BASE: dict[str, Any] = {"beta2": 0.999, "diversity": 0.0, "critic_width": None, "min_steps": None}
 
 # What `--recipe` selects: a network pair (models.NETWORKS) and its hyper-parameters;
 # the only place recipe values are written. `mlp` is the seed's recipe, untouched.
@@ -29,6 +29,9 @@ _RECIPE_BASE: dict[str, Any] = {"beta2": 0.999, "diversity": 0.0, "critic_width"
 # of the shipped model, is the DCGAN-shaped pair (label in every generator block,
 # spectral-norm projection critic) with hinge loss and a weight average, SNGAN's
 # settings for this size of network, and a light mode-seeking penalty.
+# A run lasts `epochs` epochs or `min_steps` steps, whichever is longer: a large set
+# (MNIST: 28 epochs, 26,000 steps) is sized by epochs, a small one by steps (300 images:
+# 2,000 steps, 500 epochs). An explicit --epochs replaces the rule.
 # assets/README.md has the measurements behind each; command-line flags override a field.
 RECIPES: dict[str, dict[str, Any]] = {
     name: {**recipe, **{k: v for k, v in _RECIPE_BASE.items() if k not in recipe}}
@@ -36,11 +39,11 @@ RECIPES: dict[str, dict[str, Any]] = {
         "mlp": {"network": "mlp", "loss": "bce", "nz": 100, "epochs": 30, "batch_size": 64, "lr": 2e-4,
                 "beta1": 0.5, "ema": 0.0},
         "edge": {"network": "mlp", "loss": "bce", "nz": 100, "epochs": 75, "batch_size": 64, "lr": 2e-4,
-                 "beta1": 0.5, "ema": 0.999},
+                 "beta1": 0.5, "ema": 0.999, "min_steps": 2000},
         # A light mode-seeking penalty (0.1) widens each label's styles: within-label FID 13.0
         # after 28 epochs against 15.2 for the no-penalty run's best epoch (weight 1 drew wrong digits).
         "conv": {"network": "conv", "loss": "hinge", "nz": 100, "epochs": 28, "batch_size": 64, "lr": 2e-4,
-                 "beta1": 0.5, "ema": 0.999, "diversity": 0.1},
+                 "beta1": 0.5, "ema": 0.999, "diversity": 0.1, "min_steps": 2000},
     }.items()
 }
 DEFAULT_RECIPE = "conv"
@@ -48,9 +51,13 @@ DEFAULT_RECIPE = "conv"
 # What `--resume` may change: how long to train, whether to score epochs, and where the
 # named sets are stored (the same data in another place). Everything else defines the
 # run; changing it would make a different run.
-PLAN_FIELDS = ("epochs", "max_steps", "evaluate", "data_dir")
+PLAN_FIELDS = ("epochs", "min_steps", "max_steps", "evaluate", "data_dir")
 # What the run records about its data rather than chooses: checked against the data itself on --resume.
 RECORDED_FIELDS = ("data_fingerprint",)
+
+# Differentiable augmentation (augment.py) is on by default for the conv recipe below this
+# many training images: the critic of a small set memorises it without it (DiffAugment).
+AUGMENT_BELOW = 10_000
 
 # Training seeds are hashed (trainer.derive_seed) and feed torch, which takes 64 bits; generation
 # seeds are another range, the portable noise rule's (cgan_runtime.inputs.SEED_LIMIT, 2**53).
@@ -74,6 +81,8 @@ class TrainConfig:
     # The discriminator's width (the MLP's hidden units, the conv critic's first channels); None = the
     # network's own. Training only: the exported generator is the same whatever its critic.
     critic_width: int | None
+    # The run's length in steps at least (None: `epochs` alone); see RECIPES.
+    min_steps: int | None
     seed: int = 0
     max_steps: int | None = None
     train_limit: int | None = None  # use only the first N training images (smoke runs)
@@ -87,6 +96,9 @@ class TrainConfig:
     skip_bad_images: bool = False
     # A folder's files, sizes and times when the run started (data.data_fingerprint); "" for a named set.
     data_fingerprint: str = ""
+    # Differentiable augmentation of the critic's input (augment.py); None = decide by the
+    # set's size (`with_augment_for`), which is what the run then records.
+    augment: bool | None = None
 
     def __post_init__(self) -> None:
         checks = [
@@ -102,6 +114,7 @@ class TrainConfig:
             (self.critic_width is None or self.critic_width >= 1,
              f"critic width must be >= 1, got {self.critic_width}"),
             (0 <= self.seed < TRAINING_SEED_LIMIT, f"seed must be in [0, 2**64), got {self.seed}"),
+            (self.min_steps is None or self.min_steps >= 1, f"min steps must be >= 1, got {self.min_steps}"),
             (self.max_steps is None or self.max_steps >= 1, f"max steps must be >= 1, got {self.max_steps}"),
             (self.train_limit is None or self.train_limit >= 1, f"train limit must be >= 1, got {self.train_limit}"),
         ]
@@ -115,11 +128,31 @@ class TrainConfig:
         if recipe not in RECIPES:
             raise ValueError(f"unknown recipe '{recipe}' (choose from {', '.join(RECIPES)})")
         given = {k: v for k, v in overrides.items() if v is not None}
-        return cls.from_dict({**RECIPES[recipe], **given, "recipe": recipe})
+        if "epochs" in given:  # an explicit length replaces the recipe's rule
+            given.setdefault("min_steps", None)
+        return cls.from_dict({**RECIPES[recipe], "augment": None, **given, "recipe": recipe})
 
     def with_overrides(self, **overrides: Any) -> "TrainConfig":
-        """This config with the given fields replaced (None means keep)."""
-        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        """This config with the given fields replaced (None means keep); a new `epochs` drops min_steps."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if "epochs" in given:
+            given.setdefault("min_steps", None)
+        return replace(self, **given)
+
+    def planned_steps(self, steps_per_epoch: int) -> int:
+        """The run's length in steps: the recipe's rule (RECIPES), capped by max_steps."""
+        steps = max(self.epochs * steps_per_epoch, self.min_steps or 0)
+        return min(steps, self.max_steps or steps)
+
+    def with_augment_of(self, run: "TrainConfig") -> "TrainConfig":
+        """The config with `augment` decided as `run` decided it, unless decided here (a resume keeps its run's)."""
+        return self if self.augment is not None else replace(self, augment=run.augment)
+
+    def with_augment_for(self, n_images: int) -> "TrainConfig":
+        """The config with `augment` decided: on for the conv network below AUGMENT_BELOW images."""
+        if self.augment is not None:
+            return self
+        return replace(self, augment=self.network == "conv" and n_images < AUGMENT_BELOW)
 
     def changes_beyond_plan(self, other: "TrainConfig") -> list[str]:
         """Fields other than the plan (PLAN_FIELDS) where `other` differs, as 'name: ours -> theirs'."""
@@ -147,7 +180,8 @@ class TrainConfig:
         if "arch" in data and "recipe" not in data:
             data = {("recipe" if k == "arch" else k): v for k, v in data.items()}
         # Runs written before the critic's width was a field used the network's own.
-        data = {"critic_width": _RECIPE_BASE["critic_width"], **data}
+        # Runs written before a length in steps or augmentation: epochs alone, no augmentation.
+        data = {"critic_width": _RECIPE_BASE["critic_width"], "min_steps": None, "augment": False, **data}
         names = {f.name for f in fields(cls)}
         unknown = set(data) - names
         if unknown:

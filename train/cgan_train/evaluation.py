@@ -20,13 +20,15 @@ import torch
 
 from cgan_runtime.contract import ModelSpec
 
-from .classifier import Classifier, ProgressFn, classifier_for
+from .classifier import FEATURE_DIM, WARN_TEST_ACCURACY, Classifier, ProgressFn, classifier_for
 from .data import DataSource, LabelledImages, evaluation_splits
 
 # (labels int64 [N] on cpu, noise float32 [N, nz] on cpu) -> images float32 [N, C, H, W] in [-1, 1], any device.
 SampleFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 BATCH_SIZE = 1000
+# A training run's score (Evaluator.quick): at least this many samples per label, at most this many in all.
+QUICK_SAMPLES = (20, 2000)
 PARZEN_SIGMAS = tuple(torch.logspace(-1, 0, 10, dtype=torch.float64).tolist())
 # The last training images choose Parzen's sigma, as in the papers; floors never draw from them.
 PARZEN_VALIDATION = 10_000
@@ -257,8 +259,15 @@ class Evaluator:
             raise ValueError(f"{per_label} samples per label is more than the real-data floor can match: "
                              f"{self.dataset} has {self.max_per_label} training images of its smallest class")
 
-    def quick(self, sample: SampleFn, nz: int, seed: int = 0, n: int = 2000) -> dict[str, float]:
-        """FID against the test set and label accuracy on `n` samples (rounded to whole labels): a per-epoch score."""
+    def quick(self, sample: SampleFn, nz: int, seed: int = 0, n: int | None = None) -> dict[str, float]:
+        """FID against the test set and label accuracy on `n` samples (rounded to whole labels): a training run's score.
+
+        By default as many samples as training images, within QUICK_SAMPLES: a small set's
+        score costs little, and its FID (biased at that size) only ranks the run's own checkpoints.
+        """
+        if n is None:
+            low, high = QUICK_SAMPLES
+            n = min(high, max(low * self.num_classes, len(self._pool_labels)))
         labels = balanced_labels(max(n // self.num_classes, 2), self.num_classes)
         logits, features = self.classifier.embed(generate(sample, nz, labels, seed, self.image_shape))
         return {
@@ -379,6 +388,19 @@ def _unit_pixels(images: torch.Tensor) -> torch.Tensor:
     if images.dtype == torch.uint8:
         return images.flatten(1).float() / 255
     return (images.flatten(1).float() + 1) / 2
+
+
+def trust_warnings(report: EvalReport) -> list[str]:
+    """What in `report` to trust less: a weak classifier, or within-label FIDs on fewer samples than features."""
+    warnings = []
+    if report.classifier_accuracy is not None and report.classifier_accuracy < WARN_TEST_ACCURACY:
+        warnings.append(f"the evaluation classifier labels only {report.classifier_accuracy:.1%} of the real test "
+                        "images right: label accuracy and FIDs measured with it are coarse")
+    if report.samples_per_label < FEATURE_DIM:
+        warnings.append(f"within-label FID compares {report.samples_per_label} samples per label in {FEATURE_DIM} "
+                        "features: too few for a covariance, so it and its floor are inflated; compare it only "
+                        "with its floor, at the same sample size")
+    return warnings
 
 
 def format_table(report: EvalReport, title: str = "") -> str:

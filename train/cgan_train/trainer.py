@@ -1,4 +1,4 @@
-"""The training loop, top to bottom: plan, data, models, then per epoch: steps, score, save.
+"""The training loop, top to bottom: plan, data, models, then per epoch: steps, a look when due, save.
 
 `train` reads as the list of what happens; each piece below it does one job.
 The run folder (rundir.py) holds last.pt, best.pt, samples/ and metrics.jsonl.
@@ -7,12 +7,19 @@ Under torchrun the same code runs in every process (distributed.py has the rules
 Every random draw of step s (noise, fake labels) comes from (seed, step), and
 each epoch's batch order from (seed, epoch): a resumed run, or one split over N
 processes, sees exactly the batches of one uninterrupted run.
+
+A run's length is counted in steps (TrainConfig.planned_steps). Every epoch ends
+with last.pt; a "look" (the weight average's BatchNorm statistics, the score that
+chooses best.pt, the sample grid) costs a fixed time whatever the epoch's length,
+so looks are spaced to take about LOOK_SHARE of the wall time (Looks).
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
+import math
+import time
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,6 +31,7 @@ from cgan_runtime.contract import ModelSpec
 from cgan_runtime.images import encode_png, make_grid, to_uint8
 
 from . import distributed
+from .augment import augment
 from .checkpoint import check_resumable, load_checkpoint, load_weights, save_checkpoint
 from .config import TrainConfig
 from .data import LabelledImages, check_fits, data_fingerprint, load_data, memory_needed, to_model_range
@@ -40,6 +48,13 @@ SAMPLES_PER_LABEL = 10
 # for every process); looking every step would stall a GPU's queue of work.
 DIVERGENCE_CHECK_EVERY = 50
 _NO_STEP = 2**62  # "no bad step yet": larger than any step, so the earliest bad one is the minimum
+# The most of a run's wall time that looks (recalibration, scoring, sample grids) may take.
+LOOK_SHARE = 0.1
+# Per look: generated images for the average's BatchNorm statistics (4 per training image,
+# within these bounds); Evaluator.quick sizes the scored samples to the set likewise.
+RECALIBRATION_IMAGES = (1_000, 10_000)
+# A checkpoint "is not ready" while its label accuracy is less than this share of the way from chance to 100%.
+READY_SHARE = 0.25
 
 
 class TrainingDiverged(RuntimeError):
@@ -67,7 +82,10 @@ def train(cfg: TrainConfig, data_dir: Path, out_dir: Path, device: str = "auto",
 def _train(cfg: TrainConfig, data_dir: Path, run: RunFolder, procs: Processes, download: bool,
            resume: bool, overwrite: bool) -> Path:
     run.check_writable()
-    ckpt = resume_point(run, cfg, procs.device) if resume else None
+    ckpt = None
+    if resume:
+        ckpt = resume_point(run, cfg, procs.device)
+        cfg = cfg.with_augment_of(TrainConfig.from_dict(ckpt["train_config"]))
     if ckpt is None:
         run.check_new(overwrite)
     mine = distributed.local_batch(cfg.batch_size, procs, pairs=cfg.diversity > 0)  # refuses an uneven split early
@@ -75,25 +93,43 @@ def _train(cfg: TrainConfig, data_dir: Path, run: RunFolder, procs: Processes, d
         data = load_training_data(cfg, data_dir, download)
     cfg = same_data(cfg, data_fingerprint(cfg.data_source(data_dir)), ckpt)
     images, labels = training_tensors(cfg, data, procs.device)
+    cfg = cfg.with_augment_for(images.shape[0])  # a new run decides; a resumed one kept its choice
     steps_per_epoch = images.shape[0] // cfg.batch_size
     if steps_per_epoch == 0:
         raise ValueError(f"batch size {cfg.batch_size} is larger than the {images.shape[0]} training images")
     check_training_fits(cfg.model_spec(data), cfg.critic_width, mine.stop - mine.start, cfg.ema > 0, procs.device)
     models = Models.build(cfg, procs, ckpt, data)
     evaluator = make_evaluator(cfg, data_dir, download, procs.device, data) if procs.writes else None
+    planned = cfg.planned_steps(steps_per_epoch)
+    looks = Looks(len(images), planned)
     with run.claimed() if procs.writes else nullcontext():
         progress = start_run(run, ckpt, overwrite, procs)
         distributed.barrier(procs)  # the folder is ready before anyone trains
-        while progress.epoch < cfg.epochs and progress.step < total_steps(cfg, steps_per_epoch):
-            epoch_number = progress.epoch + 1  # the epoch under way, 1-based (a stop mid-epoch included)
-            record = train_epoch(cfg, models, images, labels, progress, steps_per_epoch, procs, mine)
-            check_weights(models, progress, procs)
-            if procs.writes:
-                end_epoch(cfg, models, run, progress, epoch_number, record, evaluator)
-            distributed.barrier(procs)  # the others wait while rank 0 scores and writes
-    if progress.best_step is None and procs.writes:
-        print(f"no best.pt: epochs were not scored (--no-eval); {run.last} is the checkpoint to export")
-    return run.best if progress.best_step is not None else run.last
+        with EpochBar("steps", planned, progress.step, cfg.batch_size, show=procs.writes) as bar:
+            while progress.step < planned:
+                epoch_number = progress.epoch + 1  # the epoch under way, 1-based (a stop mid-epoch included)
+                record = train_epoch(cfg, models, images, labels, progress, steps_per_epoch, procs, mine, bar)
+                check_weights(models, progress, procs)
+                if procs.writes:
+                    end_epoch(cfg, models, run, progress, epoch_number, record, evaluator, looks)
+                distributed.barrier(procs)  # the others wait while rank 0 scores and writes
+    exported = run.best if progress.best_step is not None else run.last
+    if procs.writes:
+        print(final_line(exported, progress, models.spec.num_classes))
+    return exported
+
+
+def final_line(exported: Path, position: "Position", num_classes: int) -> str:
+    """The run's last line: the checkpoint to export, how it was chosen, or why it is not ready."""
+    if position.best_step is None:
+        return f"no best.pt: the run was not scored (--no-eval); checkpoint to export: {exported}"
+    accuracy, chance = position.best_accuracy, 1 / num_classes
+    if accuracy is not None and accuracy < chance + READY_SHARE * (1 - chance):
+        return (f"not ready: {exported} labels {accuracy:.0%} of its samples right (chance is {chance:.0%}); "
+                "train longer (--epochs) before exporting it")
+    shown = f", label accuracy {accuracy:.0%}" if accuracy is not None else ""
+    return (f"checkpoint to export: {exported} (step {position.best_step}: the lowest FID among the run's "
+            f"looks, a coarse choice{shown})")
 
 
 # --- the plan: a new run, or the one in the folder ------------------------------
@@ -107,7 +143,8 @@ def run_config(out_dir: Path) -> TrainConfig:
 def resume_point(run: RunFolder, cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
     """last.pt, once `cfg` is known to change nothing but the plan."""
     ckpt = _last_checkpoint(run, device)
-    changed = TrainConfig.from_dict(ckpt["train_config"]).changes_beyond_plan(cfg)
+    recorded = TrainConfig.from_dict(ckpt["train_config"])
+    changed = recorded.changes_beyond_plan(cfg.with_augment_of(recorded))
     if changed:
         raise ValueError(f"--resume cannot change {'; '.join(changed)} (only --epochs, --max-steps, --eval, --data-dir)")
     return ckpt
@@ -134,10 +171,6 @@ def same_data(cfg: TrainConfig, fingerprint: str, ckpt: dict[str, Any] | None) -
     return replace(cfg, data_fingerprint=fingerprint)
 
 
-def total_steps(cfg: TrainConfig, steps_per_epoch: int) -> int:
-    return min(cfg.max_steps or cfg.epochs * steps_per_epoch, cfg.epochs * steps_per_epoch)
-
-
 @dataclass
 class Position:
     """Where training stands: what last.pt records besides the weights."""
@@ -146,6 +179,34 @@ class Position:
     step: int = 0
     best_score: float = float("inf")
     best_step: int | None = None
+    best_accuracy: float | None = None  # best.pt's label accuracy, when scored
+
+
+class Looks:
+    """When to look at the run (the average's BatchNorm statistics, a score, a sample grid), and how hard.
+
+    A look costs about the same whatever the epoch's length, so a small set's
+    short epochs would spend most of the run looking. Looks are spaced on the
+    clock instead: the next is due once the time since the last one ended is at
+    least (1 - LOOK_SHARE) / LOOK_SHARE times what that look took. The first and
+    the last epoch are always looked at; best.pt is chosen among these looks only.
+    Only the looks' own work counts (recalibration, scoring), not the writes every epoch makes.
+    """
+
+    def __init__(self, n_images: int, planned_steps: int, clock=time.perf_counter) -> None:
+        self.clock, self.last_end, self.last_cost = clock, clock(), 0.0
+        self.planned_steps = planned_steps
+        low, high = RECALIBRATION_IMAGES
+        self.recalibration_images = min(high, max(low, 4 * n_images))
+
+    def due(self, step: int) -> bool:
+        if step >= self.planned_steps:
+            return True
+        return (self.clock() - self.last_end) * LOOK_SHARE >= self.last_cost * (1 - LOOK_SHARE)
+
+    def done(self, started: float) -> None:
+        self.last_end = self.clock()
+        self.last_cost = self.last_end - started
 
 
 def start_run(run: RunFolder, ckpt: dict[str, Any] | None, overwrite: bool, procs: Processes) -> Position:
@@ -155,7 +216,8 @@ def start_run(run: RunFolder, ckpt: dict[str, Any] | None, overwrite: bool, proc
             run.check_new(overwrite)  # again, under the lock: another run may have finished here meanwhile
             run.clear()  # --overwrite's run, or the grids and metrics of one killed before its first last.pt
         return Position()
-    position = Position(ckpt["epoch"], ckpt["step"], ckpt["best_score"], ckpt.get("best_step"))
+    position = Position(ckpt["epoch"], ckpt["step"], ckpt["best_score"], ckpt.get("best_step"),
+                        ckpt.get("best_accuracy"))
     if procs.writes:
         run.keep_metrics_until(position.step)
         position.best_score, position.best_step, note = run.repair_best(ckpt)
@@ -209,6 +271,9 @@ class Models:
     G_ema: torch.nn.Module | None
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
+    # The average's BatchNorm statistics from its last recalibration: what a checkpoint
+    # saved between looks records (the live generator's would not fit the averaged weights).
+    ema_statistics: dict[str, torch.Tensor] | None = None
 
     @classmethod
     def build(cls, cfg: TrainConfig, procs: Processes, ckpt: dict[str, Any] | None,
@@ -225,6 +290,9 @@ class Models:
             load_weights(D, ckpt["discriminator"], "discriminator")
             if G_ema is not None:
                 load_weights(G_ema, ckpt["generator_ema"], "generator average")
+                statistics = {k: v.clone() for k, v in G_ema.named_buffers()}
+        else:
+            statistics = None
         G = distributed.sync_batchnorm(G, procs).to(procs.device)
         D = D.to(procs.device)
         G_ema = G_ema.to(procs.device).eval() if G_ema is not None else None
@@ -240,7 +308,7 @@ class Models:
         G.train()
         D.train()
         return cls(spec, G, D, distributed.data_parallel(G, procs), distributed.data_parallel(D, procs),
-                   G_ema, opt_g, opt_d)
+                   G_ema, opt_g, opt_d, statistics if G_ema is not None else None)
 
     @property
     def sampler(self) -> torch.nn.Module:
@@ -254,51 +322,62 @@ class Models:
             "train_config": cfg.to_dict(),
             "generator": self.G.state_dict(),
             "discriminator": self.D.state_dict(),
-            "generator_ema": self.G_ema.state_dict() if self.G_ema is not None else None,
+            "generator_ema": self.ema_state(),
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "epoch": position.epoch,
             "step": position.step,
             "best_score": position.best_score,
             "best_step": position.best_step,
+            "best_accuracy": position.best_accuracy,
             "score": score,
         }
+
+    def ema_state(self) -> dict[str, torch.Tensor] | None:
+        if self.G_ema is None:
+            return None
+        return {**self.G_ema.state_dict(), **(self.ema_statistics or {})}
 
 
 # --- one epoch of steps ----------------------------------------------------------
 
 
 def train_epoch(cfg: TrainConfig, models: Models, images: torch.Tensor, labels: torch.Tensor,
-                position: Position, steps_per_epoch: int, procs: Processes, mine: slice) -> dict[str, float]:
+                position: Position, steps_per_epoch: int, procs: Processes, mine: slice,
+                bar: EpochBar) -> dict[str, float]:
     """Train until the epoch ends (or max_steps); advance `position`; return the epoch's record.
 
     `mine` is this process's slice of each global batch (distributed.local_batch). Raises
     TrainingDiverged, in every process alike, once a look at the losses finds a non-finite one.
     """
     first = position.step - position.epoch * steps_per_epoch  # > 0 only when resuming mid-epoch
-    last = min(steps_per_epoch, total_steps(cfg, steps_per_epoch) - position.epoch * steps_per_epoch)
+    last = min(steps_per_epoch, cfg.planned_steps(steps_per_epoch) - position.epoch * steps_per_epoch)
     order = epoch_permutation(cfg.seed, position.epoch, images.shape[0]).to(procs.device)
     draws = torch.Generator(device=procs.device)
+    views = torch.Generator(device=procs.device) if cfg.augment else None
     sums = torch.zeros(2, device=procs.device)  # running G and D loss, read once per epoch
     first_bad = torch.full((), _NO_STEP, device=procs.device)  # the first step with a non-finite loss
-    label = f"epoch {position.epoch + 1}/{cfg.epochs}"
-    with EpochBar(label, last, first, cfg.batch_size, show=procs.writes) as bar:
-        for i in range(first, last):
-            idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size][mine]
-            z, y_fake = step_draws(cfg, models.spec, position.step, draws, procs)
-            losses = train_step(cfg, models, to_model_range(images[idx]), labels[idx], z[mine], y_fake[mine])
-            first_bad = torch.where(losses.isfinite().all(), first_bad, first_bad.clamp_max(position.step + 1))
-            sums += losses
-            position.step += 1
-            bar.step_done()
-            if (i + 1 - first) % DIVERGENCE_CHECK_EVERY == 0 or i + 1 == last:
-                check_losses(first_bad, position, procs)
+    started = bar.clock()
+    for i in range(first, last):
+        idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size][mine]
+        z, y_fake = step_draws(cfg, models.spec, position.step, draws, procs)
+        if views is not None:
+            views.manual_seed(derive_seed(cfg.seed, "augment", position.step))
+        losses = train_step(cfg, models, to_model_range(images[idx]), labels[idx], z[mine], y_fake[mine],
+                            position.step, views, mine)
+        first_bad = torch.where(losses.isfinite().all(), first_bad, first_bad.clamp_max(position.step + 1))
+        sums += losses
+        position.step += 1
+        bar.step_done()
+        if (i + 1 - first) % DIVERGENCE_CHECK_EVERY == 0 or i + 1 == last:
+            check_losses(first_bad, position, procs)
     if last == steps_per_epoch:
         position.epoch += 1
     done = max(last - first, 1)
+    seconds = bar.clock() - started
     return {"epoch": position.epoch, "step": position.step, "loss_g": (sums[0] / done).item(),
-            "loss_d": (sums[1] / done).item(), "images_per_s": bar.images_per_s(),
-            "seconds": bar.clock() - bar.started}
+            "loss_d": (sums[1] / done).item(), "images_per_s": done * cfg.batch_size / max(seconds, 1e-9),
+            "seconds": seconds}
 
 
 def check_losses(first_bad: torch.Tensor, position: Position, procs: Processes) -> None:
@@ -330,27 +409,47 @@ def step_draws(cfg: TrainConfig, spec: ModelSpec, step: int, draws: torch.Genera
 
 
 def train_step(cfg: TrainConfig, models: Models, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor,
-               y_fake: torch.Tensor) -> torch.Tensor:
-    """One G step, then one D step on the same fakes (the seed's order); returns (loss_g, loss_d)."""
+               y_fake: torch.Tensor, step: int = 0, views: torch.Generator | None = None,
+               mine: slice = slice(None)) -> torch.Tensor:
+    """One G step, then one D step on the same fakes (the seed's order); returns (loss_g, loss_d).
+
+    With `views` (seeded for this step), the critic sees real and fake images augmented
+    (augment.py), the fakes alike in both steps; the generator's own output is never changed.
+    """
     fake = models.G_train(z, y_fake)
+    seen_real, seen_fake = x, fake
+    if views is not None:
+        colour = x.shape[1] == 3
+        seen_fake = augment(fake, views, colour, cfg.batch_size, mine)
+        seen_real = augment(x, views, colour, cfg.batch_size, mine)
     # D's plain module here: its gradients from G's loss are discarded before D's
     # step, so DDP has nothing to average for it.
-    loss_g = generator_loss(cfg.loss, models.D(fake, y_fake))
+    loss_g = generator_loss(cfg.loss, models.D(seen_fake, y_fake))
     if cfg.diversity > 0:
         loss_g = loss_g + cfg.diversity * mode_seeking_penalty(fake, z)
     models.opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
     models.opt_g.step()
     if models.G_ema is not None:
-        update_ema(models.G_ema, models.G, cfg.ema)
+        update_ema(models.G_ema, models.G, ema_decay(cfg.ema, step))
 
     # Real and fake in one D call: DDP expects one forward per backward.
-    logits = models.D_train(torch.cat([x, fake.detach()]), torch.cat([y, y_fake]))
+    logits = models.D_train(torch.cat([seen_real, seen_fake.detach()]), torch.cat([y, y_fake]))
     loss_d = discriminator_loss(cfg.loss, logits[: len(x)], logits[len(x) :])
     models.opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     models.opt_d.step()
     return torch.stack([loss_g.detach(), loss_d.detach()])
+
+
+def ema_decay(decay: float, step: int) -> float:
+    """The average's decay at `step` (0-based), warmed up: min(decay, (1 + step) / (10 + step)).
+
+    A fixed 0.999 from the first step leaves 0.999**t of the random initialisation in
+    the average after t steps (42% after 864): short runs would ship noise. The warm-up
+    averages over about the last tenth of the run so far until it reaches `decay`.
+    """
+    return min(decay, (1 + step) / (10 + step))
 
 
 @torch.no_grad()
@@ -384,30 +483,46 @@ def make_evaluator(cfg: TrainConfig, data_dir: Path, download: bool, device: tor
 
 
 def end_epoch(cfg: TrainConfig, models: Models, run: RunFolder, position: Position, epoch_number: int,
-              record: dict[str, float], evaluator) -> None:
-    """Score the epoch and write it, in the order rundir.py documents."""
-    device = next(models.G.parameters()).device
-    if models.G_ema is not None:
-        recalibrate_batchnorm(models.G_ema, models.spec, device, seed=derive_seed(cfg.seed, "recalibrate"))
-    score, metrics = None, {}
-    if evaluator is not None:
-        # Score what export will ship: eval mode, BatchNorm on its running statistics.
-        metrics = evaluator.quick(checkpoint_sampler(models.sampler, device), models.spec.nz, seed=cfg.seed)
-        score = metrics["fid"]
-        models.G.train()
+              record: dict[str, float], evaluator, looks: Looks) -> None:
+    """Look at the run when a look is due (Looks), then write the epoch, in the order rundir.py documents."""
+    score, metrics, looked = None, {}, looks.due(position.step)
+    if looked:
+        started = looks.clock()
+        metrics = look(cfg, models, evaluator, looks)
+        looks.done(started)
+        score = metrics.get("fid")
     is_best = score is not None and score < position.best_score
     if is_best:
         position.best_score, position.best_step = score, position.step
+        position.best_accuracy = metrics.get("accuracy")
     record = {**record, **metrics}
     # The order rundir.py documents: last.pt last, so it never names a state not on disk.
-    run.write_sample_grid(epoch_number, sample_grid(models, cfg))
+    if looked:
+        run.write_sample_grid(epoch_number, sample_grid(models, cfg))
     run.append_metrics(record)
     snapshot = models.state(cfg, position, score)
     if is_best:
         save_checkpoint(run.best, snapshot)
     save_checkpoint(run.last, snapshot)
-    shown = ", ".join(f"{k} {v:.4g}" for k, v in record.items() if isinstance(v, float))
-    print(f"epoch {epoch_number} step {position.step}: {shown}{'  (best)' if is_best else ''}", flush=True)
+    if looked:
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in record.items() if isinstance(v, float))
+        print(f"epoch {epoch_number} step {position.step}/{looks.planned_steps}: {shown}"
+              f"{'  (best)' if is_best else ''}", flush=True)
+
+
+def look(cfg: TrainConfig, models: Models, evaluator, looks: Looks) -> dict[str, float]:
+    """Give the average BatchNorm statistics of its own, and score what export would ship."""
+    device = next(models.G.parameters()).device
+    if models.G_ema is not None:
+        recalibrate_batchnorm(models.G_ema, models.spec, device, seed=derive_seed(cfg.seed, "recalibrate"),
+                              batches=math.ceil(looks.recalibration_images / 250))
+        models.ema_statistics = {k: v.clone() for k, v in models.G_ema.named_buffers()}
+    if evaluator is None:
+        return {}
+    # Score what export will ship: eval mode, BatchNorm on its running statistics.
+    metrics = evaluator.quick(checkpoint_sampler(models.sampler, device), models.spec.nz, seed=cfg.seed)
+    models.G.train()
+    return metrics
 
 
 def sample_grid(models: Models, cfg: TrainConfig) -> bytes:

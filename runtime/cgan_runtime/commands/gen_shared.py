@@ -4,9 +4,10 @@ the request's budget, the numbered files, the notes on stderr."""
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,7 +115,7 @@ def write_many(
     noise and the file names follow it, as `Generator.generate_mixed` does. Each batch's noise (and
     weights) is drawn with it, continuing each label's occurrences, so memory stays flat whatever N.
     """
-    names = numbered_paths(output, request)
+    names = numbered_paths(output, request, generator.class_names)
     drawn: Counter[int] = Counter()  # each label's noise rows taken so far
     first = last = None
     for start in range(0, len(request), FILE_BATCH):
@@ -132,9 +133,13 @@ def write_many(
     return f"{len(request)} images as {pattern}, {first.name} to {last.name}"
 
 
-def numbered_paths(output: Path, request: np.ndarray) -> Iterator[Path]:
-    """STEM_LABEL_INDEX.SUFFIX per image, lazily; INDEX is the image's occurrence of its label, as in the noise rule."""
+def numbered_paths(output: Path, request: np.ndarray, class_names: Sequence[str]) -> Iterator[Path]:
+    """STEM_LABEL_INDEX.SUFFIX per image, lazily; INDEX is the image's occurrence of its label, as in the noise rule.
+
+    LABEL is the class's name (`flags`, `7`) where it is a plain file-name word, else its index.
+    """
     seen: Counter[int] = Counter()
     for label in map(int, request):
-        yield output.with_name(f"{output.stem}_{label}_{seen[label]}{output.suffix}")
+        name = class_names[label] if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", class_names[label]) else label
+        yield output.with_name(f"{output.stem}_{name}_{seen[label]}{output.suffix}")
         seen[label] += 1

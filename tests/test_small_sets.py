@@ -1,0 +1,168 @@
+"""Small sets train well by default: a warmed-up weight average, runs sized in steps, looks on the
+clock, the critic's augmentation, and a last line that says when a model is not ready."""
+
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from cgan_runtime.contract import ModelSpec  # noqa: E402
+from cgan_train import trainer  # noqa: E402
+from cgan_train.augment import augment  # noqa: E402
+from cgan_train.checkpoint import load_checkpoint  # noqa: E402
+from cgan_train.config import AUGMENT_BELOW, TrainConfig  # noqa: E402
+from cgan_train.models import build_models  # noqa: E402
+from cgan_train.trainer import Looks, Position, ema_decay, final_line, train  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ is a folder of scripts
+from bench.shapes import make_shapes  # noqa: E402
+
+
+# --- the weight average -----------------------------------------------------------
+
+
+def test_the_weight_average_warms_up_then_holds_the_recipes_decay():
+    assert ema_decay(0.999, 0) == pytest.approx(0.1)  # the first step all but replaces the initialisation
+    decays = [ema_decay(0.999, t) for t in range(20_000)]
+    assert all(a <= b for a, b in zip(decays, decays[1:]))
+    assert decays[-1] == 0.999 and ema_decay(0.0, 5) == 0.0
+
+
+def test_after_a_few_hundred_steps_almost_nothing_of_the_initialisation_is_left():
+    # The share of the initial weights still in the average: the product of the decays.
+    left = 1.0
+    for t in range(300):
+        left *= ema_decay(0.999, t)
+    assert left < 1e-2  # without the warm-up: 0.999**300 = 74%
+
+
+# --- the run's length -------------------------------------------------------------
+
+
+def test_a_small_set_trains_the_recipes_steps_and_a_large_one_its_epochs():
+    cfg = TrainConfig.for_recipe("conv")
+    assert cfg.planned_steps(steps_per_epoch=4) == cfg.min_steps  # 300 images: hundreds of epochs
+    assert cfg.planned_steps(steps_per_epoch=937) == cfg.epochs * 937  # MNIST: the recipe's epochs
+    assert TrainConfig.for_recipe("conv", max_steps=300).planned_steps(4) == 300
+
+
+def test_an_explicit_epochs_replaces_the_recipes_length_also_on_resume():
+    assert TrainConfig.for_recipe("conv", epochs=150).planned_steps(4) == 600
+    resumed = TrainConfig.for_recipe("conv").with_overrides(epochs=10)
+    assert resumed.min_steps is None and resumed.planned_steps(4) == 40
+    assert TrainConfig.for_recipe("conv").changes_beyond_plan(resumed) == []
+
+
+# --- looks on the clock -----------------------------------------------------------
+
+
+def test_looks_are_spaced_to_take_a_tenth_of_the_time_and_the_last_step_is_always_looked_at():
+    now = [0.0]
+    looks = Looks(n_images=300, planned_steps=100, clock=lambda: now[0])
+    assert looks.due(step=4)  # the first epoch
+    looks.done(started=-2.0)  # a look of 2 s
+    now[0] = 17.0
+    assert not looks.due(step=8)  # 2 s of looking against 17 s of training: more than a tenth
+    now[0] = 18.0
+    assert looks.due(step=12)
+    assert looks.due(step=100)
+
+
+def test_a_small_sets_look_generates_a_few_times_the_set_not_ten_thousand_images():
+    assert Looks(300, 10).recalibration_images == 1_200
+    assert Looks(60_000, 10).recalibration_images == 10_000
+
+
+# --- augmentation -----------------------------------------------------------------
+
+
+def test_augmentation_is_seeded_differentiable_and_a_slice_augments_like_its_part_of_the_batch():
+    images = (torch.rand(6, 3, 32, 32) * 2 - 1).requires_grad_()
+    once = augment(images, torch.Generator().manual_seed(1), colour=True)
+    again = augment(images, torch.Generator().manual_seed(1), colour=True)
+    assert torch.equal(once, again) and once.shape == images.shape and not torch.equal(once, images)
+    part = augment(images[3:], torch.Generator().manual_seed(1), colour=True, batch=6, part=slice(3, None))
+    assert torch.equal(part, once[3:])
+    once.sum().backward()
+    assert images.grad is not None and images.grad.abs().sum() > 0
+
+
+def test_augmentation_is_on_for_the_conv_recipe_below_its_threshold_only():
+    conv, edge = TrainConfig.for_recipe("conv"), TrainConfig.for_recipe("edge")
+    assert conv.with_augment_for(300).augment and not conv.with_augment_for(AUGMENT_BELOW).augment
+    assert not edge.with_augment_for(300).augment
+    assert not TrainConfig.for_recipe("conv", augment=False).with_augment_for(300).augment
+
+
+def test_resume_refuses_to_switch_augmentation():
+    run = TrainConfig.for_recipe("conv").with_augment_for(300)
+    assert run.changes_beyond_plan(run.with_overrides(augment=False)) == ["augment True -> False"]
+
+
+def test_runs_written_before_augmentation_existed_read_as_unaugmented_and_sized_by_epochs():
+    old = {k: v for k, v in TrainConfig.for_recipe("conv").to_dict().items() if k not in ("augment", "min_steps")}
+    cfg = TrainConfig.from_dict(old)
+    assert cfg.augment is False and cfg.min_steps is None
+
+
+def test_the_generator_that_export_runs_never_contains_the_augmentation(tmp_path):
+    folder = make_shapes(tmp_path / "shapes", classes=2, per_class=64, size=28)
+    cfg = TrainConfig.for_recipe("conv", max_steps=3, evaluate=False, data=str(folder))
+    train(cfg, tmp_path, tmp_path / "run", device="cpu")
+    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert ckpt["train_config"]["augment"] is True
+    fresh, _ = build_models(ModelSpec.from_dict(ckpt["spec"]))
+    assert ckpt["generator_ema"].keys() == fresh.state_dict().keys()
+    # What export and cgan-gen run (inference_generator) is the plain generator: same images, call after call.
+    from cgan_train.checkpoint import inference_generator  # noqa: PLC0415
+
+    generator, spec = inference_generator(ckpt)
+    fresh.load_state_dict(ckpt["generator_ema"])
+    z, y = torch.randn(4, spec.nz), torch.tensor([0, 1, 0, 1])
+    with torch.no_grad():
+        assert torch.equal(generator(z, y), generator(z, y))
+        assert torch.equal(generator(z, y), fresh.eval()(z, y))
+
+
+# --- the last line ----------------------------------------------------------------
+
+
+def test_the_last_line_says_a_checkpoint_near_chance_is_not_ready():
+    near_chance = Position(best_step=300, best_accuracy=0.4)
+    line = final_line(Path("run/best.pt"), near_chance, num_classes=3)
+    assert line.startswith("not ready: run/best.pt") and "checkpoint to export" not in line
+    good = Position(best_step=300, best_accuracy=0.95)
+    assert final_line(Path("run/best.pt"), good, 3).startswith("checkpoint to export: run/best.pt")
+
+
+def test_without_a_terminal_the_progress_says_the_step_count_and_time_left(capsys):
+    from cgan_train.progress import LOG_SECONDS, EpochBar  # noqa: PLC0415
+
+    now = [0.0]
+    with EpochBar("steps", total=100, done=0, images_per_step=64, clock=lambda: now[0]) as bar:
+        for _ in range(10):
+            now[0] += LOG_SECONDS / 10 + 0.01
+            bar.step_done()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and lines[-1] == "steps 10/100, 11 img/s, about 9 min left"  # 640 images in 60.1 s
+
+
+def test_the_readmes_own_data_command_trains_a_small_colour_folder(run_cli, tmp_path):
+    # The README's command on 3 x 100 colour shapes, cut to 12 steps: the recipe's 2,000 steps take
+    # minutes, for a run by hand (python -m bench.shapes, then the README's command).
+    from cgan_train.cli import train_main  # noqa: PLC0415
+
+    folder = make_shapes(tmp_path / "shapes", classes=3, per_class=100, size=32)
+    result = run_cli(train_main, "cgan-train", "--data", folder, "--image-size", 32, "--out", tmp_path / "run",
+                     "--max-steps", 12, "--no-eval", "--device", "cpu")
+    torch.set_num_threads(1)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.decode().splitlines()[-1].endswith(f"checkpoint to export: {tmp_path / 'run' / 'last.pt'}")
+    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert ckpt["step"] == 12 and ckpt["train_config"]["augment"] is True
+    assert ckpt["train_config"]["min_steps"] == TrainConfig.for_recipe("conv").min_steps
