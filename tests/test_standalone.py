@@ -1,4 +1,4 @@
-"""`cgan-gen` in a fresh process, as installed: it runs without torch or onnx ever loading."""
+"""The commands in a fresh process, as installed: cgan-gen runs without torch or onnx ever loading; the torch commands name their extra."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import subprocess
 import sys
 import sysconfig
 from pathlib import Path
+
+import pytest
 
 from support import TINY_MODEL
 
@@ -59,3 +61,19 @@ def test_the_console_entry_and_error_modules_load_without_numpy(tmp_path):
             "print(sorted({'numpy', 'typer', 'torch'} & set(sys.modules)))")
     result = run_python(code, tmp_path)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+@pytest.mark.parametrize(
+    "launch, args, line",
+    [
+        ("cgan_train.launch import train as main", "--max-steps 1 --out run",
+         "cgan-train: error: needs the train extra: pip install '.[train,cpu]' in the cgan-edge clone"),
+        ("cgan_export.launch import export as main", "--ckpt best.pt",
+         "cgan-export: error: cgan-export needs torch: pip install '.[train,cpu]' in the cgan-edge clone"),
+    ],
+)
+def test_the_torch_commands_without_torch_name_the_extra_in_one_line(tmp_path, launch, args, line):
+    code = f"import sys; sys.modules['torch'] = None; sys.argv[1:] = {args.split()!r}; from {launch}; main()"
+    result = run_python(code, tmp_path)
+    assert (result.returncode, result.stderr) == (1, line + "\n")
+    assert list(tmp_path.iterdir()) == []
