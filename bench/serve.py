@@ -66,7 +66,7 @@ class Server:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
-        args = [sys.executable, "-m", "cgan_runtime.serve.command", "--port", str(self.port), "--log-level", "warning"]
+        args = [sys.executable, "-m", "cgan_runtime.commands.serve", "--port", str(self.port), "--log-level", "warning"]
         args += ["--model", str(model)] if model else []
         self.process = subprocess.Popen([*args, *options], stderr=subprocess.PIPE, text=True)
         self.url = f"http://127.0.0.1:{self.port}"

@@ -12,7 +12,7 @@ import onnxruntime
 import pytest
 
 from cgan_runtime import Generator
-from cgan_runtime.cli import main
+from cgan_runtime.commands.gen import main
 from cgan_runtime.providers import CPU
 
 from support import TINY_MODEL, CliResult
@@ -66,6 +66,7 @@ def run_cli(monkeypatch: pytest.MonkeyPatch, capfdbinary: pytest.CaptureFixture[
 
     def run(main: Callable[[], None], prog: str, *args: object) -> CliResult:
         monkeypatch.setattr(sys, "argv", [prog, *map(str, args)])
+        capfdbinary.readouterr()  # what the test printed before: not this command's output
         try:
             main()
             code = 0

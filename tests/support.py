@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,3 +43,28 @@ class CliResult:
     @property
     def stderr_lines(self) -> list[str]:
         return [line for line in self.stderr.splitlines() if line.strip()]
+
+
+def files_under(folder: Path) -> list[str]:
+    """Every file and folder under `folder`, hidden ones (temp files) included, as sorted relative paths."""
+    return sorted(str(path.relative_to(folder)) for path in Path(folder).rglob("*"))
+
+
+def assert_one_line_error(
+    result: CliResult, exit_code: int, *fragments: str, folder: Path | None = None, before: list[str] | tuple = (),
+    besides: tuple[str, ...] = (), progress: bool = False,
+) -> None:
+    """A user error as every command reports it: `exit_code`; one line on stderr, 'PROG: error: ...', naming each
+    fragment; no traceback; nothing on stdout; and, where `folder` is given, nothing written there: what is under
+    it is `before` (relative paths). Lines starting with one of `besides` are notes allowed beside the error;
+    `progress`: a command that failed midway may have printed its progress on stdout."""
+    assert result.exit_code == exit_code, result.stderr
+    lines = [line for line in result.stderr_lines if not line.startswith(besides)] if besides else result.stderr_lines
+    assert len(lines) == 1, result.stderr
+    assert re.match(r"cgan-[a-z]+: error: ", lines[0]), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert progress or result.stdout == b"", result.stdout[:200]
+    if folder is not None:
+        assert files_under(folder) == sorted(before)

@@ -18,11 +18,11 @@ from cgan_runtime import Generator  # noqa: E402
 from cgan_runtime.contract import (  # noqa: E402
     INPUT_LABEL_WEIGHTS, KEY_FORMAT_VERSION, KEY_PRECISION, ModelSpec, Provenance, to_metadata,
 )
-from cgan_runtime.errors import EXIT_RUNTIME, EXIT_USAGE  # noqa: E402
+from cgan_runtime.commands.errors import EXIT_RUNTIME, EXIT_USAGE  # noqa: E402
 from cgan_train.checkpoint import inference_generator, load_checkpoint  # noqa: E402
 
 from fixtures.make_tiny_generator import TINY_SPEC, build  # noqa: E402
-from support import BAD_MODELS  # noqa: E402
+from support import BAD_MODELS, assert_one_line_error  # noqa: E402
 
 VARIANTS = ("fp32", "fp16", "int8")
 
@@ -157,8 +157,7 @@ def test_upgrade_refuses_what_it_cannot_upgrade_with_one_line(run_cli, exported,
         source.write_text("not a model")
     before = source.read_bytes()
     result = run_cli(export_main, "cgan-export", "--upgrade", source, "-o", tmp_path / "out.onnx")
-    assert result.exit_code == EXIT_RUNTIME
-    assert len(result.stderr.strip().splitlines()) == 1 and fragment in result.stderr, result.stderr
+    assert_one_line_error(result, EXIT_RUNTIME, fragment)
     assert source.read_bytes() == before and not (tmp_path / "out.onnx").exists()
 
 

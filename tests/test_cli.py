@@ -11,11 +11,10 @@ import pytest
 from PIL import Image
 
 import cgan_runtime
-from cgan_runtime import cli
-from cgan_runtime.errors import EXIT_RUNTIME, EXIT_USAGE
+from cgan_runtime.commands.errors import EXIT_RUNTIME, EXIT_USAGE
 from cgan_runtime.providers import CPU, CUDA
 
-from support import BAD_MODELS, FIXTURES, TINY_MODEL, install_default_model
+from support import BAD_MODELS, FIXTURES, TINY_MODEL, assert_one_line_error, install_default_model
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -146,16 +145,6 @@ def test_cli_reports_a_cuda_fallback_as_one_warning_line(cgan_gen, fake_provider
     assert len(result.stderr_lines) == 2
 
 
-def assert_one_line_error(result, exit_code: int, message: str, folder, files_before=()) -> None:
-    assert result.exit_code == exit_code
-    assert len(result.stderr_lines) == 1, result.stderr
-    assert result.stderr_lines[0].startswith("cgan-gen: error: ")
-    assert message in result.stderr_lines[0]
-    assert "Traceback" not in result.stderr
-    assert result.stdout == b""
-    assert files_in(folder) == sorted(files_before)
-
-
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -179,40 +168,40 @@ def assert_one_line_error(result, exit_code: int, message: str, folder, files_be
 )
 def test_cli_bad_usage_exits_2_with_one_line_and_no_file(cgan_gen, tmp_path, args, message):
     result = cgan_gen(*args, "--model", TINY_MODEL)
-    assert_one_line_error(result, EXIT_USAGE, message, tmp_path)
+    assert_one_line_error(result, EXIT_USAGE, message, folder=tmp_path)
 
 
 def test_cli_refuses_to_write_png_bytes_to_a_terminal(cgan_gen, tmp_path, monkeypatch):
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
     result = cgan_gen("--label", 1, "-o", "-", "--model", TINY_MODEL)
-    assert_one_line_error(result, EXIT_USAGE, "refusing to write PNG data to a terminal", tmp_path)
+    assert_one_line_error(result, EXIT_USAGE, "refusing to write PNG data to a terminal", folder=tmp_path)
 
 
 def test_cli_missing_model_exits_1(cgan_gen, tmp_path):
     result = cgan_gen("--label", 1, "--model", "absent.onnx")
-    assert_one_line_error(result, EXIT_RUNTIME, "no model file at absent.onnx", tmp_path)
+    assert_one_line_error(result, EXIT_RUNTIME, "no model file at absent.onnx", folder=tmp_path)
 
 
 def test_cli_without_a_shipped_model_asks_for_one(cgan_gen, assets_dir, tmp_path):
     result = cgan_gen("--label", 1)
-    assert_one_line_error(result, EXIT_RUNTIME, "no default model is installed", tmp_path, ["assets"])
+    assert_one_line_error(result, EXIT_RUNTIME, "no default model is installed", folder=tmp_path, before=["assets"])
 
 
 def test_cli_corrupt_model_exits_1(cgan_gen, tmp_path):
     (tmp_path / "corrupt.onnx").write_bytes(os.urandom(4096))
     result = cgan_gen("--label", 1, "--model", "corrupt.onnx")
-    assert_one_line_error(result, EXIT_RUNTIME, "corrupt.onnx is not a loadable ONNX model", tmp_path, ["corrupt.onnx"])
+    assert_one_line_error(result, EXIT_RUNTIME, "corrupt.onnx is not a loadable ONNX model", folder=tmp_path, before=["corrupt.onnx"])
 
 
 def test_cli_model_breaking_the_contract_exits_1(cgan_gen, tmp_path):
     result = cgan_gen("--label", 1, "--model", BAD_MODELS / "renamed_input.onnx")
-    assert_one_line_error(result, EXIT_RUNTIME, "breaks the cgan-edge generator contract: expected inputs", tmp_path)
+    assert_one_line_error(result, EXIT_RUNTIME, "breaks the cgan-edge generator contract: expected inputs", folder=tmp_path)
 
 
 def test_cli_cuda_requested_but_absent_exits_1(cgan_gen, fake_providers, tmp_path):
     fake_providers(available=[CPU], in_use=[CPU])
     result = cgan_gen("--label", 1, "--provider", "cuda", "--model", TINY_MODEL)
-    assert_one_line_error(result, EXIT_RUNTIME, "provider 'cuda' was requested", tmp_path)
+    assert_one_line_error(result, EXIT_RUNTIME, "provider 'cuda' was requested", folder=tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -226,7 +215,7 @@ def test_cli_cuda_requested_but_absent_exits_1(cgan_gen, fake_providers, tmp_pat
 def test_cli_unwritable_output_exits_1_before_generating(cgan_gen, tmp_path, output, message):
     (tmp_path / "a_file").write_text("")
     result = cgan_gen("--label", 1, "-n", 3, "-o", output, "--model", TINY_MODEL)
-    assert_one_line_error(result, EXIT_RUNTIME, message, tmp_path, ["a_file"])
+    assert_one_line_error(result, EXIT_RUNTIME, message, folder=tmp_path, before=["a_file"])
 
 
 def test_cli_failed_write_exits_1_and_leaves_no_file(cgan_gen, tmp_path, monkeypatch):
@@ -235,4 +224,4 @@ def test_cli_failed_write_exits_1_and_leaves_no_file(cgan_gen, tmp_path, monkeyp
 
     monkeypatch.setattr("cgan_runtime.files.atomic_write_bytes", refuse)
     result = cgan_gen("--label", 1, "-o", "out.png", "--model", TINY_MODEL)
-    assert_one_line_error(result, EXIT_RUNTIME, "cannot write out.png: Permission denied", tmp_path)
+    assert_one_line_error(result, EXIT_RUNTIME, "cannot write out.png: Permission denied", folder=tmp_path)

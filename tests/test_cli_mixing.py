@@ -10,9 +10,9 @@ from PIL import Image, ImageSequence
 
 from cgan_runtime import Generator
 from cgan_runtime.animation import morph, walk
-from cgan_runtime.errors import EXIT_RUNTIME, EXIT_USAGE
+from cgan_runtime.commands.errors import EXIT_RUNTIME, EXIT_USAGE
 
-from support import FIXTURES, TINY_MIXING_MODEL, TINY_MODEL
+from support import FIXTURES, TINY_MIXING_MODEL, TINY_MODEL, assert_one_line_error
 
 COLOUR_MODEL = FIXTURES / "colour_generator.onnx"  # 3x8x8, classes red, green, blue; format version 1
 
@@ -141,11 +141,7 @@ def test_grid_lays_the_frames_out_as_one_strip(cgan_gen, mixer, tmp_path):
     ],
 )
 def test_bad_requests_fail_with_one_line_and_write_nothing(cgan_gen, tmp_path, args, code, fragment):
-    result = cgan_gen(*args, "--model", TINY_MIXING_MODEL)
-    assert result.exit_code == code, result.stderr
-    assert len(result.stderr_lines) == 1 and fragment in result.stderr_lines[0], result.stderr
-    assert "Traceback" not in result.stderr
-    assert os.listdir(tmp_path) == []
+    assert_one_line_error(cgan_gen(*args, "--model", TINY_MIXING_MODEL), code, fragment, folder=tmp_path)
 
 
 @pytest.mark.parametrize("args", [("--mix", "3=1", "-o", "x.png"), ("--morph", "3:8", "-o", "x.gif")])

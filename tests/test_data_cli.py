@@ -15,6 +15,9 @@ from PIL import Image  # noqa: E402
 
 from cgan_train.cli import eval_main, train_main  # noqa: E402
 
+from support import assert_one_line_error  # noqa: E402
+
+SKIPPED = ("skipped ",)  # --skip-bad-images' report of what it skipped, beside the error
 SIZE = 8  # tiny images: the evaluation classifier's 500 training steps take seconds
 
 
@@ -24,15 +27,6 @@ def cgan_train(run_cli, *args):
 
 def cgan_eval(run_cli, *args):
     return run_cli(eval_main, "cgan-eval", *args)
-
-
-def one_line(result, exit_code: int, *fragments: str) -> None:
-    """One error line (beside --skip-bad-images' report of what it skipped), naming what is wrong."""
-    assert result.exit_code == exit_code, result.stderr
-    lines = [line for line in result.stderr_lines if not line.startswith("skipped ")]
-    assert len(lines) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 def break_no_class_folders(root: Path) -> str:
@@ -71,14 +65,14 @@ def test_bad_folders_get_one_line_exit_2_and_no_run_folder(run_cli, tmp_path, co
     root = colour_folder(tmp_path / "pets", size=SIZE)
     expected = damage(root)
     result = cgan_train(run_cli, "--data", root, "--out", tmp_path / "run", "--max-steps", 1)
-    one_line(result, 2, expected)
+    assert_one_line_error(result, 2, expected, besides=SKIPPED)
     assert not (tmp_path / "run").exists()
 
 
 def test_an_absent_set_with_no_download_gets_one_line_and_nothing_is_created(run_cli, tmp_path):
     result = cgan_train(run_cli, "--data", "kmnist", "--data-dir", tmp_path / "data", "--no-download",
                         "--out", tmp_path / "run")
-    one_line(result, 2, "KMNIST not found")
+    assert_one_line_error(result, 2, "KMNIST not found", besides=SKIPPED)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -89,7 +83,7 @@ def test_corrupt_mnist_files_are_found_before_training(run_cli, tmp_path):
                  "t10k-labels-idx1-ubyte"):
         (raw / name).write_bytes(b"\x00\x00\x08")
     result = cgan_train(run_cli, "--data-dir", tmp_path / "data", "--no-download", "--out", tmp_path / "run")
-    one_line(result, 2, "corrupt idx file", "train-images-idx3-ubyte")
+    assert_one_line_error(result, 2, "corrupt idx file", "train-images-idx3-ubyte", besides=SKIPPED)
     assert not (tmp_path / "run").exists()
 
 
@@ -161,8 +155,8 @@ def test_cgan_eval_failing_while_scoring_is_one_line_and_writes_no_json(run_cli,
     monkeypatch.setattr(Evaluator, "full", out_of_memory)
     best, root = folder_run
     out = tmp_path / "eval.json"
-    one_line(cgan_eval(run_cli, best, "--data", root, "--skip-bad-images", "--json", out), 1,
-             "out of memory while scoring")
+    assert_one_line_error(cgan_eval(run_cli, best, "--data", root, "--skip-bad-images", "--json", out), 1,
+             "out of memory while scoring", besides=SKIPPED)
     assert not out.exists()
 
 
@@ -175,20 +169,20 @@ def test_cgan_eval_of_a_checkpoint_reads_the_folder_its_run_read(run_cli, folder
 
 def test_cgan_eval_errors_are_one_line_each(run_cli, folder_run, tmp_path, colour_folder):
     best, root = folder_run
-    one_line(cgan_eval(run_cli, best, "--data", root, "--skip-bad-images", "--per-label", 28), 2,
-             "--per-label 28", "smallest class")
+    assert_one_line_error(cgan_eval(run_cli, best, "--data", root, "--skip-bad-images", "--per-label", 28), 2,
+             "--per-label 28", "smallest class", besides=SKIPPED)
     other = colour_folder(tmp_path / "birds", size=SIZE, classes=["emu", "owl", "tit"])
-    one_line(cgan_eval(run_cli, best, "--data", other), 2, "the model makes 3x8x8 images of 3 classes (cat, dog, owl)",
-             "birds has 3x8x8 images of 3 classes (emu, owl, tit)")
-    one_line(cgan_eval(run_cli, tmp_path / "missing.pt", "--json", tmp_path / "no" / "dir.json"), 1,
-             "cannot write", "no directory")
-    one_line(cgan_eval(run_cli, best, "--threads", 0), 2)
-    one_line(cgan_eval(run_cli, best, "--seed", 2**64), 2, "--seed")  # more than torch's generator holds
+    assert_one_line_error(cgan_eval(run_cli, best, "--data", other), 2, "the model makes 3x8x8 images of 3 classes (cat, dog, owl)",
+             "birds has 3x8x8 images of 3 classes (emu, owl, tit)", besides=SKIPPED)
+    assert_one_line_error(cgan_eval(run_cli, tmp_path / "missing.pt", "--json", tmp_path / "no" / "dir.json"), 1,
+             "cannot write", "no directory", besides=SKIPPED)
+    assert_one_line_error(cgan_eval(run_cli, best, "--threads", 0), 2, besides=SKIPPED)
+    assert_one_line_error(cgan_eval(run_cli, best, "--seed", 2**64), 2, "--seed")  # more than torch's generator holds
     # A missing or broken model file: exit 1, as cgan-gen and cgan-export give.
-    one_line(cgan_eval(run_cli, tmp_path / "missing.pt"), 1, "checkpoint not found")
+    assert_one_line_error(cgan_eval(run_cli, tmp_path / "missing.pt"), 1, "checkpoint not found", besides=SKIPPED)
     (tmp_path / "broken.onnx").write_bytes(b"not onnx")
-    one_line(cgan_eval(run_cli, tmp_path / "broken.onnx"), 1, "broken.onnx")
-    one_line(cgan_eval(run_cli, best, "--data", root, "--channels", 2), 2, "channels must be 1 or 3")
+    assert_one_line_error(cgan_eval(run_cli, tmp_path / "broken.onnx"), 1, "broken.onnx", besides=SKIPPED)
+    assert_one_line_error(cgan_eval(run_cli, best, "--data", root, "--channels", 2), 2, "channels must be 1 or 3", besides=SKIPPED)
 
 
 @pytest.mark.parametrize("change", ["grown", "shrunk"])
@@ -205,8 +199,8 @@ def test_resume_refuses_a_folder_whose_images_changed_since_the_run_started(run_
     else:
         next((root / "dog").iterdir()).unlink()
     resumed = cgan_train(run_cli, "--resume", "--max-steps", 2, "--out", tmp_path / "run")
-    one_line(resumed, 2, f"--resume: {root} has changed since this run started", "now, 24 images, sha256",
-             "start a new run")
+    assert_one_line_error(resumed, 2, f"--resume: {root} has changed since this run started", "now, 24 images, sha256",
+             "start a new run", besides=SKIPPED)
 
 
 def test_training_that_cannot_fit_in_memory_is_refused_before_the_models_are_built(run_cli, tmp_path, colour_folder,
@@ -216,8 +210,8 @@ def test_training_that_cannot_fit_in_memory_is_refused_before_the_models_are_bui
     monkeypatch.setattr("cgan_train.footprint.free_memory", lambda device: (64 << 20, "available memory"))
     result = cgan_train(run_cli, "--data", root, "--recipe", "edge", "--image-size", 64, "--batch-size", 8,
                         "--max-steps", 1, "--no-eval", "--out", tmp_path / "run")
-    one_line(result, 1, "training the mlp models on 3x64x64 images, 8 per step, needs about",
-             "use a smaller --image-size or --batch-size")
+    assert_one_line_error(result, 1, "training the mlp models on 3x64x64 images, 8 per step, needs about",
+             "use a smaller --image-size or --batch-size", besides=SKIPPED)
     assert not (tmp_path / "run").exists()
 
 
@@ -233,4 +227,4 @@ def test_cgan_eval_cas_puts_each_label_beside_the_real_ceiling_with_its_cost(run
     assert "s training" in table
     cas = json.loads(out.read_text())["cas"]
     assert len(cas["per_class"]) == 3 and 0 <= cas["accuracy"] <= 1 and cas["training_s"] > 0
-    one_line(cgan_eval(run_cli, best, "--cas-per-label", 10), 2, "--cas-per-label is for --cas")
+    assert_one_line_error(cgan_eval(run_cli, best, "--cas-per-label", 10), 2, "--cas-per-label is for --cas", besides=SKIPPED)

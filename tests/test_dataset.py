@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from PIL import Image
 from cgan_runtime import Generator
 from cgan_runtime.dataset import model_sha256
 
-from support import FIXTURES, TINY_MODEL
+from support import FIXTURES, TINY_MODEL, assert_one_line_error
 
 COLOUR_MODEL = FIXTURES / "colour_generator.onnx"
 
@@ -65,7 +64,7 @@ def test_an_npz_set_holds_the_same_images_with_labels_names_seed_and_model_hash(
 KILLABLE = """
 import sys
 import cgan_runtime.dataset as dataset
-from cgan_runtime.cli import main
+from cgan_runtime.commands.gen import main
 dataset.BATCH_SIZE = dataset.COMMIT_EVERY = 32  # many small commits, so a kill lands between two of them
 sys.argv = ["cgan-gen", *sys.argv[1:]]
 main()
@@ -109,34 +108,29 @@ def test_continuing_writes_only_the_missing_images(cgan_gen, tmp_path):
     assert again.exit_code == 0 and "already holds this set: 4 images (seed 1)" in again.stderr
 
 
-def one_error(result, exit_code: int, fragment: str) -> None:
-    assert result.exit_code == exit_code, result.stderr
-    assert len(result.stderr_lines) == 1 and fragment in result.stderr_lines[0], result.stderr
-
-
 def test_a_folder_holding_another_request_or_other_files_is_refused_untouched(cgan_gen, tmp_path):
     base = ("--per-label", 2, "--label", 1, "--model", TINY_MODEL)
     assert cgan_gen("--dataset", tmp_path / "set", *base, "--seed", 1).exit_code == 0
     before = files_of(tmp_path / "set")
-    one_error(cgan_gen("--dataset", tmp_path / "set", *base, "--seed", 2), 2, "holds another set (seed 1, not 2)")
-    one_error(cgan_gen("--dataset", tmp_path / "set", *base[:-1], COLOUR_MODEL, "--seed", 1), 2, "holds another set")
+    assert_one_line_error(cgan_gen("--dataset", tmp_path / "set", *base, "--seed", 2), 2, "holds another set (seed 1, not 2)")
+    assert_one_line_error(cgan_gen("--dataset", tmp_path / "set", *base[:-1], COLOUR_MODEL, "--seed", 1), 2, "holds another set")
     assert files_of(tmp_path / "set") == before
     (tmp_path / "photos").mkdir()
     (tmp_path / "photos" / "cat.jpg").write_bytes(b"mine")
-    one_error(cgan_gen("--dataset", tmp_path / "photos", *base), 2, "is not empty and holds no cgan-gen set")
+    assert_one_line_error(cgan_gen("--dataset", tmp_path / "photos", *base), 2, "is not empty and holds no cgan-gen set")
     assert files_of(tmp_path / "photos") == {"cat.jpg": b"mine"}
     (tmp_path / "other.npz").write_bytes(b"not a set")
-    one_error(cgan_gen("--dataset", tmp_path / "other.npz", *base), 2, "is not a cgan-gen set")
+    assert_one_line_error(cgan_gen("--dataset", tmp_path / "other.npz", *base), 2, "is not a cgan-gen set")
 
 
 def test_usage_errors_are_one_line_and_write_nothing(cgan_gen, tmp_path):
     target = tmp_path / "set"
-    one_error(cgan_gen("--dataset", target, "--all-labels", "--model", TINY_MODEL), 2, "needs --per-label")
-    one_error(cgan_gen("--per-label", 3, "--all-labels"), 2, "are for --dataset")
-    one_error(cgan_gen("--dataset", target, "--per-label", 3, "--all-labels", "--grid"), 2, "--grid does not apply")
-    one_error(cgan_gen("--dataset", target, "--per-label", 3, "--all-labels", "--format", "npz"), 2,
+    assert_one_line_error(cgan_gen("--dataset", target, "--all-labels", "--model", TINY_MODEL), 2, "needs --per-label")
+    assert_one_line_error(cgan_gen("--per-label", 3, "--all-labels"), 2, "are for --dataset")
+    assert_one_line_error(cgan_gen("--dataset", target, "--per-label", 3, "--all-labels", "--grid"), 2, "--grid does not apply")
+    assert_one_line_error(cgan_gen("--dataset", target, "--per-label", 3, "--all-labels", "--format", "npz"), 2,
               f"name it {target}.npz")
-    one_error(cgan_gen("--dataset", tmp_path / "no" / "set", "--per-label", 3, "--all-labels", "--model", TINY_MODEL),
+    assert_one_line_error(cgan_gen("--dataset", tmp_path / "no" / "set", "--per-label", 3, "--all-labels", "--model", TINY_MODEL),
               1, "no directory")
     assert not target.exists() and not (tmp_path / "no").exists()
 
@@ -146,7 +140,7 @@ def test_a_request_too_large_for_the_disk_is_refused_before_anything_is_written(
 
     monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(1 << 30, 1 << 30, 1 << 20))
     result = cgan_gen("--dataset", tmp_path / "set", "--per-label", 1000, "--all-labels", "--model", TINY_MODEL)
-    one_error(result, 2, "of disk")
+    assert_one_line_error(result, 2, "of disk")
     assert not (tmp_path / "set").exists()
 
 

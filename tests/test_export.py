@@ -19,10 +19,10 @@ from cgan_runtime import Generator  # noqa: E402
 from cgan_runtime.contract import (  # noqa: E402
     KEY_PACKAGE_VERSION, KEY_PRECISION, KEY_SOURCE_SHA256, KEY_SPEC, KEY_TRAINING_STEPS,
 )
-from cgan_runtime.errors import EXIT_RUNTIME, EXIT_USAGE  # noqa: E402
+from cgan_runtime.commands.errors import EXIT_RUNTIME, EXIT_USAGE  # noqa: E402
 from cgan_train.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 
-from support import MNIST_DIR  # noqa: E402
+from support import MNIST_DIR, assert_one_line_error  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -96,22 +96,15 @@ def test_export_refuses_a_variant_that_loses_accuracy(tiny_checkpoint, tmp_path,
     assert list(tmp_path.iterdir()) == []
 
 
-def assert_one_line_error(result, code, fragment, folder):
-    assert result.exit_code == code, result.stderr
-    assert len(result.stderr_lines) == 1 and fragment in result.stderr_lines[0], result.stderr
-    assert "Traceback" not in result.stderr
-    assert not list(folder.glob("*.onnx")) and not list(folder.glob(".*.tmp"))
-
-
 def test_export_cli_refuses_a_missing_checkpoint(run_cli, tmp_path):
     result = run_cli(export_main, "cgan-export", "--ckpt", tmp_path / "best.pt")
-    assert_one_line_error(result, EXIT_RUNTIME, "checkpoint not found", tmp_path)
+    assert_one_line_error(result, EXIT_RUNTIME, "checkpoint not found", folder=tmp_path)
 
 
 def test_export_cli_refuses_a_file_that_is_not_a_checkpoint(run_cli, tmp_path):
     (tmp_path / "best.pt").write_bytes(b"\x00not a checkpoint" * 10)
     result = run_cli(export_main, "cgan-export", "--ckpt", tmp_path / "best.pt")
-    assert_one_line_error(result, EXIT_RUNTIME, "not a readable cgan-edge checkpoint", tmp_path)
+    assert_one_line_error(result, EXIT_RUNTIME, "not a readable cgan-edge checkpoint", folder=tmp_path, before=["best.pt"])
 
 
 def test_export_cli_refuses_a_checkpoint_of_another_format_version(run_cli, tiny_checkpoint, tmp_path):
@@ -120,14 +113,14 @@ def test_export_cli_refuses_a_checkpoint_of_another_format_version(run_cli, tiny
     old = torch.load(tmp_path / "best.pt", weights_only=True)
     torch.save({**old, "format_version": 0}, tmp_path / "best.pt")
     result = run_cli(export_main, "cgan-export", "--ckpt", tmp_path / "best.pt")
-    assert_one_line_error(result, EXIT_RUNTIME, "format version 0", tmp_path)
+    assert_one_line_error(result, EXIT_RUNTIME, "format version 0", folder=tmp_path, before=["best.pt"])
 
 
 def test_export_cli_refuses_an_unwritable_output_before_exporting(run_cli, tiny_checkpoint, tmp_path):
     result = run_cli(export_main, "cgan-export", "--ckpt", tiny_checkpoint, "-o", tmp_path / "missing" / "g.onnx")
-    assert_one_line_error(result, EXIT_RUNTIME, "no directory", tmp_path)
+    assert_one_line_error(result, EXIT_RUNTIME, "no directory", folder=tmp_path)
     result = run_cli(export_main, "cgan-export", "--ckpt", tiny_checkpoint, "-o", tmp_path)
-    assert_one_line_error(result, EXIT_RUNTIME, "is a directory", tmp_path)
+    assert_one_line_error(result, EXIT_RUNTIME, "is a directory", folder=tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -141,7 +134,7 @@ def test_export_cli_refuses_an_unwritable_output_before_exporting(run_cli, tiny_
 )
 def test_export_cli_bad_options_are_usage_errors(run_cli, tiny_checkpoint, tmp_path, args, fragment):
     result = run_cli(export_main, "cgan-export", "--ckpt", tiny_checkpoint, "-o", tmp_path / "g.onnx", *args)
-    assert_one_line_error(result, EXIT_USAGE, fragment, tmp_path)
+    assert_one_line_error(result, EXIT_USAGE, fragment, folder=tmp_path)
 
 
 def test_export_cli_prints_the_verification_summary(run_cli, tiny_checkpoint, tmp_path):
@@ -159,7 +152,7 @@ def test_export_cli_refuses_a_checkpoint_whose_weights_miss_keys_in_one_line(run
     save_checkpoint(tmp_path / "best.pt", {**{k: v for k, v in ckpt.items() if k not in ("format", "format_version")},
                                            "generator": weights, "generator_ema": None})
     result = run_cli(export_main, "cgan-export", "--ckpt", tmp_path / "best.pt")
-    assert_one_line_error(result, EXIT_RUNTIME, "does not match its spec", tmp_path)
+    assert_one_line_error(result, EXIT_RUNTIME, "does not match its spec", folder=tmp_path, before=["best.pt"])
 
 
 def test_export_library_raises_ordinary_exceptions(tiny_checkpoint, tmp_path):
@@ -217,4 +210,4 @@ def test_export_cli_refuses_a_checkpoint_with_non_finite_weights_in_one_line(run
     save_checkpoint(tmp_path / "best.pt", {**{k: v for k, v in ckpt.items() if k not in ("format", "format_version")},
                                            "generator": weights, "generator_ema": None})
     result = run_cli(export_main, "cgan-export", "--ckpt", tmp_path / "best.pt")
-    assert_one_line_error(result, EXIT_RUNTIME, "holds NaN or infinity (in net.0.weight)", tmp_path)
+    assert_one_line_error(result, EXIT_RUNTIME, "holds NaN or infinity (in net.0.weight)", folder=tmp_path, before=["best.pt"])

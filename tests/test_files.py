@@ -153,7 +153,7 @@ def test_write_output_names_the_path_in_its_os_error(tmp_path, monkeypatch):
 
 SLOW_WRITER = """
 import sys, time
-from cgan_runtime.errors import sigterm_raises
+from cgan_runtime.commands.errors import sigterm_raises
 from cgan_runtime.files import atomic_write
 def slow(f):
     f.write(b"partial")

@@ -98,10 +98,9 @@ def test_generate_takes_class_names_as_labels(generator):
     np.testing.assert_array_equal(generator.generate(["7", "2"], seed=1), generator.generate([7, 2], seed=1))
 
 
-@pytest.mark.parametrize("seed", [-1, 2**53, 1.5, "3"])
-def test_generate_refuses_seeds_outside_64_bits(generator, seed):
+def test_generate_checks_its_seed(generator):  # the range: test_inputs.py
     with pytest.raises(ValueError, match="seed must be an integer"):
-        generator.generate([1], seed=seed)
+        generator.generate([1], seed=2**53)
 
 
 def test_generate_refuses_seed_and_noise_together(generator):
@@ -148,10 +147,9 @@ def test_generate_refuses_a_batch_size_below_one(generator, batch_size):
         generator.generate([1], seed=0, batch_size=batch_size)
 
 
-@pytest.mark.parametrize("threads", [0, -1, 1.5, True, MAX_THREADS + 1, 2**31, 100_000])
-def test_generator_refuses_thread_counts_below_one_or_above_four_per_core(threads):
-    with pytest.raises(ValueError, match=r"threads must be an integer in \[1, \d+\] \(4 x the \d+ cores\)"):
-        Generator(TINY_MODEL, provider="cpu", threads=threads)
+def test_generator_checks_its_thread_count():  # the limits: test_inputs.py
+    with pytest.raises(ValueError, match="threads must be an integer"):
+        Generator(TINY_MODEL, provider="cpu", threads=MAX_THREADS + 1)
 
 
 def test_generate_from_several_threads_matches_sequential_calls(generator):

@@ -114,7 +114,7 @@ def test_every_broken_fixture_is_refused_in_one_line(fixture):
 
 def test_without_onnxruntime_loading_names_the_extra_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # what `import onnxruntime` sees when it is absent
-    with pytest.raises(ModuleNotFoundError, match=r"onnxruntime is not installed: pip install 'cgan-edge\[cpu\]'"):
+    with pytest.raises(ModuleNotFoundError, match=r"onnxruntime is not installed: pip install '\.\[cpu\]' in the cgan-edge clone"):
         Generator(TINY_MODEL)
 
 

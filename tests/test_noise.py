@@ -72,11 +72,6 @@ def test_noise_is_standard_normal_and_differs_between_labels_and_seeds():
     assert abs(np.corrcoef(noise[:200].ravel(), noise[200:400].ravel())[0, 1]) < 0.02
 
 
-@pytest.mark.parametrize("seed", [-1, 1.5, True, "1", SEED_LIMIT, 2**64])
-def test_seeds_outside_zero_to_two_to_the_53_are_refused(seed):
+def test_the_noise_checks_its_seed():  # the range: test_inputs.py; the largest seed has its vectors above
     with pytest.raises(ValueError, match="seed must be"):
-        noise_for_labels(np.array([1]), nz=2, seed=seed)
-
-
-def test_the_largest_seed_is_accepted():
-    assert noise_for_labels(np.array([1]), nz=2, seed=SEED_LIMIT - 1).shape == (1, 2)
+        noise_for_labels(np.array([1]), nz=2, seed=SEED_LIMIT)

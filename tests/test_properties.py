@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from cgan_runtime.budget import MAX_PICTURE_PIXELS, check_picture
-from cgan_runtime.errors import EXIT_USAGE
+from cgan_runtime.commands.errors import EXIT_USAGE
 from cgan_runtime.images import MAX_SIDE
 from cgan_runtime.inputs import MAX_THREADS, SEED_LIMIT, as_labels, as_noise, check_seed, check_threads
 

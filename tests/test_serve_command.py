@@ -15,15 +15,15 @@ import pytest
 
 pytest.importorskip("uvicorn", reason="the serve extra is not installed")
 
-from cgan_runtime.errors import EXIT_USAGE
-from cgan_runtime.serve.command import main
+from cgan_runtime.commands.errors import EXIT_USAGE
+from cgan_runtime.commands.serve import main
 
 from serving import request
 from support import BAD_MODELS, TINY_MIXING_MODEL, TINY_MODEL
 
 SERVE_THEN_REPORT = """
 import sys
-from cgan_runtime.serve.command import main
+from cgan_runtime.commands.serve import main
 sys.argv = ["cgan-serve", *sys.argv[1:]]
 main()
 print("heavy modules loaded:", sorted(m for m in ("torch", "onnx", "torchvision") if m in sys.modules), file=sys.stderr)
@@ -81,7 +81,7 @@ def test_a_missing_serve_extra_is_named_in_one_line(run_cli, monkeypatch):
     result = run_cli(main, "cgan-serve", "--model", TINY_MODEL)
     assert result.exit_code == 1
     assert result.stderr_lines == [
-        "cgan-serve: error: cgan-serve needs the serve extra (uvicorn is missing): pip install 'cgan-edge[serve]'"
+        "cgan-serve: error: cgan-serve needs the serve extra (uvicorn is missing): pip install '.[serve]' in the cgan-edge clone"
     ]
 
 

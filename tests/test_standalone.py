@@ -1,4 +1,4 @@
-"""`cgan-gen` in a fresh process, as installed: it runs without torch or onnx ever loading."""
+"""The commands in a fresh process, as installed: cgan-gen runs without torch or onnx ever loading; the torch commands name their extra."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import subprocess
 import sys
 import sysconfig
 from pathlib import Path
+
+import pytest
 
 from support import TINY_MODEL
 
@@ -20,7 +22,7 @@ def test_generating_digits_never_imports_torch_or_onnx(tmp_path):
     code = f"""
 import sys
 from cgan_runtime import Generator
-from cgan_runtime.cli import main
+from cgan_runtime.commands.gen import main
 
 Generator({str(TINY_MODEL)!r}).generate([1, 2], seed=0)
 sys.argv = ["cgan-gen", "--label", "3", "-o", "out.png", "--model", {str(TINY_MODEL)!r}]
@@ -54,7 +56,24 @@ def test_installed_console_script_writes_a_png(tmp_path):
 
 
 def test_the_console_entry_and_error_modules_load_without_numpy(tmp_path):
-    # What runs before the interrupt handlers are in place must be light: see cgan_runtime.entry.
-    code = "import sys, cgan_runtime.entry, cgan_runtime.errors; print(sorted({'numpy', 'typer'} & set(sys.modules)))"
+    # What runs before the interrupt handlers are in place must be light: see cgan_runtime.commands.errors.launching.
+    code = ("import sys, cgan_runtime.commands.launch, cgan_train.launch, cgan_export.launch; "
+            "print(sorted({'numpy', 'typer', 'torch'} & set(sys.modules)))")
     result = run_python(code, tmp_path)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+@pytest.mark.parametrize(
+    "launch, args, line",
+    [
+        ("cgan_train.launch import train as main", "--max-steps 1 --out run",
+         "cgan-train: error: needs the train extra: pip install '.[train,cpu]' in the cgan-edge clone"),
+        ("cgan_export.launch import export as main", "--ckpt best.pt",
+         "cgan-export: error: cgan-export needs torch: pip install '.[train,cpu]' in the cgan-edge clone"),
+    ],
+)
+def test_the_torch_commands_without_torch_name_the_extra_in_one_line(tmp_path, launch, args, line):
+    code = f"import sys; sys.modules['torch'] = None; sys.argv[1:] = {args.split()!r}; from {launch}; main()"
+    result = run_python(code, tmp_path)
+    assert (result.returncode, result.stderr) == (1, line + "\n")
+    assert list(tmp_path.iterdir()) == []

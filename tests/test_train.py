@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from cgan_runtime.contract import ModelSpec  # noqa: E402
-from cgan_runtime.errors import EXIT_USAGE  # noqa: E402
+from cgan_runtime.commands.errors import EXIT_USAGE  # noqa: E402
 from cgan_train.checkpoint import inference_generator, load_checkpoint, recipe_of, save_checkpoint  # noqa: E402
 from cgan_train.cli import train_main  # noqa: E402
 from cgan_train.config import TrainConfig  # noqa: E402

@@ -18,7 +18,7 @@ torch = pytest.importorskip("torch")
 import typer  # noqa: E402
 
 from cgan_runtime.contract import ModelSpec  # noqa: E402
-from cgan_runtime.errors import EXIT_USAGE, Terminated  # noqa: E402
+from cgan_runtime.commands.errors import EXIT_USAGE, Terminated  # noqa: E402
 from cgan_train import checkpoint, trainer  # noqa: E402
 from cgan_train.checkpoint import inference_generator, load_checkpoint, save_checkpoint  # noqa: E402
 from cgan_train.cli import train_app, train_main  # noqa: E402
@@ -27,7 +27,7 @@ from cgan_train.models import build_models  # noqa: E402
 from cgan_train.progress import EpochBar  # noqa: E402
 from cgan_train.trainer import TrainingDiverged, train  # noqa: E402
 
-from support import MNIST_DIR  # noqa: E402
+from support import MNIST_DIR, assert_one_line_error  # noqa: E402
 
 needs_mnist = pytest.mark.skipif(not (MNIST_DIR / "MNIST" / "raw").is_dir(), reason=f"no MNIST at {MNIST_DIR}")
 SMOKE = ["--recipe", "mlp", "--train-limit", "256", "--epochs", "2", "--no-eval", "--device", "cpu"]
@@ -65,12 +65,6 @@ def cgan_train(run_cli, tmp_path):
 
 def metric_steps(folder) -> list[int]:
     return [json.loads(line)["step"] for line in (folder / "metrics.jsonl").read_text().splitlines()]
-
-
-def one_line(result, code: int, text: str) -> None:
-    assert result.exit_code == code, result.stderr
-    assert len(result.stderr_lines) == 1 and text in result.stderr_lines[0], result.stderr
-    assert "Traceback" not in result.stderr
 
 
 # --- configuration ----------------------------------------------------------------
@@ -124,7 +118,7 @@ def test_an_existing_run_is_refused_without_resume_and_replaced_with_overwrite(c
     train(smoke(epochs=1), MNIST_DIR, out, device="cpu")
     before = (out / "last.pt").read_bytes()
     result = cgan_train(*SMOKE, "--out", out)
-    one_line(result, EXIT_USAGE, "already holds a run: add --resume to continue it, --overwrite to replace it")
+    assert_one_line_error(result, EXIT_USAGE, "already holds a run: add --resume to continue it, --overwrite to replace it")
     assert (out / "last.pt").read_bytes() == before and metric_steps(out) == [4]
     result = cgan_train(*SMOKE, "--out", out, "--overwrite", "--max-steps", "8")
     assert result.exit_code == 0, result.stderr
@@ -207,10 +201,10 @@ def test_resume_keeps_the_runs_plan_and_refuses_what_it_cannot_change(cgan_train
     assert result.exit_code == 0, result.stderr
     stored = load_checkpoint(out / "last.pt")["train_config"]
     assert (stored["epochs"], stored["recipe"], stored["ema"]) == (2, "mlp", 0.0)  # not the default recipe's 75
-    one_line(cgan_train("--out", out, "--resume", "--lr", "0.1"), EXIT_USAGE, "--resume cannot change lr 0.0002 -> 0.1")
-    one_line(cgan_train("--out", out, "--resume", "--recipe", "edge"), EXIT_USAGE, "cannot change recipe mlp -> edge")
-    one_line(cgan_train("--out", out, "--resume", "--batch-size", "32"), EXIT_USAGE, "batch_size 64 -> 32")
-    one_line(cgan_train("--out", out, "--resume", "--critic-width", "64"), EXIT_USAGE, "critic_width None -> 64")
+    assert_one_line_error(cgan_train("--out", out, "--resume", "--lr", "0.1"), EXIT_USAGE, "--resume cannot change lr 0.0002 -> 0.1")
+    assert_one_line_error(cgan_train("--out", out, "--resume", "--recipe", "edge"), EXIT_USAGE, "cannot change recipe mlp -> edge")
+    assert_one_line_error(cgan_train("--out", out, "--resume", "--batch-size", "32"), EXIT_USAGE, "batch_size 64 -> 32")
+    assert_one_line_error(cgan_train("--out", out, "--resume", "--critic-width", "64"), EXIT_USAGE, "critic_width None -> 64")
 
 
 @needs_mnist
@@ -227,7 +221,7 @@ def test_critic_width_is_recorded_with_the_run(cgan_train, tmp_path):
 @needs_mnist
 def test_an_infinite_learning_rate_stops_at_the_first_non_finite_loss(cgan_train, tmp_path):
     out = tmp_path / "run"
-    one_line(cgan_train(*SMOKE, "--out", out, "--lr", "inf"), 1, "training diverged: non-finite loss at step 2")
+    assert_one_line_error(cgan_train(*SMOKE, "--out", out, "--lr", "inf"), 1, "training diverged: non-finite loss at step 2")
     assert not out.exists()  # nothing saved, no empty folder left
 
 
@@ -278,7 +272,7 @@ def test_ctrl_c_prints_interrupted_exits_130_and_leaves_no_temp_files(cgan_train
 
     monkeypatch.setattr(checkpoint.torch, "save", interrupted_mid_write)
     result = cgan_train("--out", out, "--resume", "--epochs", "2")
-    one_line(result, 130, "interrupted")
+    assert_one_line_error(result, 130, "interrupted", progress=True)
     assert (out / "last.pt").read_bytes() == good
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
 
@@ -304,7 +298,7 @@ def test_a_folder_left_by_a_kill_before_the_first_last_pt_is_taken_by_a_new_run(
     (out / "samples" / "epoch_001.png").write_bytes(b"grid")
     (out / "metrics.jsonl").write_text('{"step": 4}\n')
     resumed = cgan_train(*SMOKE, "--out", out, "--resume")
-    one_line(resumed, EXIT_USAGE, "run again without --resume to start over")
+    assert_one_line_error(resumed, EXIT_USAGE, "run again without --resume to start over")
     result = cgan_train(*SMOKE, "--out", out, "--epochs", "1")
     assert result.exit_code == 0, result.stderr
     assert metric_steps(out) == [4] and (out / "samples" / "epoch_001.png").read_bytes() != b"grid"
@@ -404,7 +398,7 @@ def test_a_plain_pickle_is_refused_in_one_line_without_torchs_warning(tmp_path, 
 )
 def test_bad_training_options_give_one_line(cgan_train, tmp_path, args, code, message):
     out = tmp_path / "run"
-    one_line(cgan_train(*SMOKE, "--out", out, *args), code, message)
+    assert_one_line_error(cgan_train(*SMOKE, "--out", out, *args), code, message)
     assert not out.exists()
 
 
@@ -424,13 +418,13 @@ def test_threads_option_sets_the_threads_of_the_process(cgan_train, tmp_path):
 def test_out_paths_that_cannot_be_a_run_folder_give_one_line(cgan_train, tmp_path, monkeypatch):
     a_file = tmp_path / "file"
     a_file.write_text("not a folder")
-    one_line(cgan_train(*SMOKE, "--out", a_file), EXIT_USAGE, "is a file, not a folder")
-    one_line(cgan_train(*SMOKE, "--out", a_file / "run"), EXIT_USAGE, "is a file")
+    assert_one_line_error(cgan_train(*SMOKE, "--out", a_file), EXIT_USAGE, "is a file, not a folder")
+    assert_one_line_error(cgan_train(*SMOKE, "--out", a_file / "run"), EXIT_USAGE, "is a file")
     read_only = tmp_path / "ro"
     read_only.mkdir()
     access = os.access  # root may write anywhere: pretend the folder is read-only
     monkeypatch.setattr(os, "access", lambda path, mode: path != read_only and access(path, mode))
-    one_line(cgan_train(*SMOKE, "--out", read_only / "run"), 1, "is not writable")
+    assert_one_line_error(cgan_train(*SMOKE, "--out", read_only / "run"), 1, "is not writable")
     assert a_file.read_text() == "not a folder"
 
 
@@ -463,7 +457,7 @@ def test_resuming_a_checkpoint_without_the_training_state_gives_one_line(cgan_tr
     train(smoke(epochs=1), MNIST_DIR, out, device="cpu")
     ckpt = load_checkpoint(out / "last.pt")
     save_checkpoint(out / "last.pt", {k: v for k, v in ckpt.items() if k not in ("format", "format_version", "opt_d")})
-    one_line(cgan_train("--out", out, "--resume"), EXIT_USAGE, "cannot be resumed: no opt_d")
+    assert_one_line_error(cgan_train("--out", out, "--resume"), EXIT_USAGE, "cannot be resumed: no opt_d")
 
 
 @needs_mnist

@@ -14,7 +14,7 @@ export { SEED_LIMIT } from "./noise.js";
 
 // The contract, in the names runtime/cgan_runtime/contract.py defines.
 export const FORMAT_VERSIONS = ["1", "2"];
-const MIXING_FORMAT_VERSION = 2; // from here on a file takes class weights
+const LABEL_WEIGHTS_SINCE = 2; // the first format version whose files must take class weights
 const WEIGHTS = "label_weights";
 const KEY_FORMAT_VERSION = "cgan.format_version";
 const KEY_SPEC = "cgan.spec";
@@ -142,7 +142,7 @@ function checkValues(kind, metadata, expected) {
 function checkWeightsInput(weights, spec) {
   const described = `float32 [N, ${spec.num_classes}] with default zeros`;
   if (weights === undefined) {
-    throw new ContractError(`format version ${MIXING_FORMAT_VERSION} needs an optional input '${WEIGHTS}' (${described})`);
+    throw new ContractError(`format version ${LABEL_WEIGHTS_SINCE} needs an optional input '${WEIGHTS}' (${described})`);
   }
   if (!weights.isTensor || weights.type !== "float32" || weights.shape.length !== 2) {
     throw new ContractError(`input '${WEIGHTS}' must be ${described}, got ${weights.type} with shape ${pyList(weights.shape)}`);
@@ -190,7 +190,7 @@ export class Generator {
     // so such a file runs as a copy where the input has none and zeros are fed instead.
     const metadata = tryOr(() => readMetadataProps(bytes), {});
     const weights = tryOr(() => readOverridableInitializers(bytes), []).find((input) => input.name === WEIGHTS);
-    const canMix = weights !== undefined && Number(metadata[KEY_FORMAT_VERSION]) >= MIXING_FORMAT_VERSION;
+    const canMix = weights !== undefined && Number(metadata[KEY_FORMAT_VERSION]) >= LABEL_WEIGHTS_SINCE;
     let session;
     try {
       session = await ort.InferenceSession.create(canMix ? withoutInitializer(bytes, WEIGHTS) : bytes);
@@ -205,7 +205,7 @@ export class Generator {
       const byName = (list, n) => list.find((m) => m.name === n).shape.slice(1);
       checkStaticDims("input 'noise'", byName(session.inputMetadata, "noise"), [spec.nz]);
       checkStaticDims("output 'image'", byName(session.outputMetadata, "image"), spec.image_shape);
-      if (Number(metadata[KEY_FORMAT_VERSION]) >= MIXING_FORMAT_VERSION) checkWeightsInput(weights, spec);
+      if (Number(metadata[KEY_FORMAT_VERSION]) >= LABEL_WEIGHTS_SINCE) checkWeightsInput(weights, spec);
       const generator = new Generator(session, spec, name, canMix);
       await generator.#trialRun();
       return generator;

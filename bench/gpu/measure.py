@@ -36,7 +36,7 @@ PARITY_TOLERANCE = 1e-4
 # the preload that finds the pip-installed ones is switched off, nothing else changes.
 NO_PRELOAD = (
     "import sys, onnxruntime; onnxruntime.preload_dlls = lambda *a, **k: None; "
-    "from cgan_runtime.cli import main; sys.argv[0] = 'cgan-gen'; main()"
+    "from cgan_runtime.commands.gen import main; sys.argv[0] = 'cgan-gen'; main()"
 )
 
 
@@ -124,7 +124,7 @@ def cold_start(model: Path | None, runs: int) -> dict[str, Any]:
         if model is not None:
             base += ["--model", str(model)]
         for provider in ("cuda", "cpu"):
-            argv = [sys.executable, "-m", "cgan_runtime.cli", *base, "--provider", provider]
+            argv = [sys.executable, "-m", "cgan_runtime.commands.gen", *base, "--provider", provider]
             times, last = [], None
             for _ in range(runs + 1):  # the first run fills the page cache, dropped
                 start = time.perf_counter()

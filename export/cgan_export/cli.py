@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 
 from cgan_runtime.contract import DEFAULT_OPSET, MIN_OPSET
-from cgan_runtime.errors import EXIT_RUNTIME, EXIT_USAGE, UserError, describe_os_error, run_app
+from cgan_runtime.commands.errors import EXIT_RUNTIME, EXIT_USAGE, UserError, describe_os_error, run_app
 from cgan_runtime.files import check_writable
 
 app = typer.Typer(add_completion=False, help="Export a training checkpoint to a verified ONNX generator.")
@@ -20,21 +20,21 @@ app = typer.Typer(add_completion=False, help="Export a training checkpoint to a 
 
 @app.command()
 def export(
-    ckpt: Optional[Path] = typer.Option(None, "--ckpt", help="Training checkpoint (last.pt or best.pt)."),
+    ckpt: Optional[Path] = typer.Option(None, "--ckpt", metavar="PATH", help="Training checkpoint (last.pt or best.pt)."),
     upgrade: Optional[Path] = typer.Option(
         None, "--upgrade", metavar="FILE.onnx",
         help="Instead of --ckpt: give an exported format-version-1 file class weights (in place unless -o).",
     ),
     output: Optional[Path] = typer.Option(
-        None, "--output", "-o", help="Where to write the .onnx file (default: next to the checkpoint)."
+        None, "--output", "-o", metavar="PATH", help="Where to write the .onnx file (default: next to the checkpoint)."
     ),
-    opset: int = typer.Option(DEFAULT_OPSET, help=f"ONNX opset ({MIN_OPSET} or newer)."),
+    opset: int = typer.Option(DEFAULT_OPSET, metavar="N", help=f"ONNX opset ({MIN_OPSET} or newer)."),
     precision: str = typer.Option(
-        "fp32", help="fp32; fp16 (half-size weights, fp32 compute); int8 (quantized, faster). "
+        "fp32", metavar="fp32|fp16|int8", help="fp32; fp16 (half-size weights, fp32 compute); int8 (quantized, faster). "
         "fp16 and int8 are refused if they lose over 0.5 points of label accuracy on the training data."
     ),
     data_dir: Optional[Path] = typer.Option(
-        None, help="Where the checkpoint's data set lives, for the fp16/int8 accuracy check "
+        None, metavar="PATH", help="Where the checkpoint's data set lives, for the fp16/int8 accuracy check "
         "(default: where its training run read it)."
     ),
 ) -> None:
@@ -44,7 +44,7 @@ def export(
         import onnxruntime  # noqa: F401
         import torch  # noqa: F401
     except ImportError as exc:
-        raise UserError(f"cgan-export needs {exc.name}: pip install 'cgan-edge[train,cpu]'") from None
+        raise UserError(f"cgan-export needs {exc.name}: pip install '.[train,cpu]' in the cgan-edge clone") from None
     if (ckpt is None) == (upgrade is None):
         raise UserError("pass one of --ckpt CHECKPOINT (export) or --upgrade FILE.onnx (add class weights)", EXIT_USAGE)
     if upgrade is not None:

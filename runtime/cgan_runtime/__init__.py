@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Generator", "ModelSpec", "new_seed", "__version__"]
 
-# Imported on first access (PEP 562): `cgan_runtime.errors` and the console
+# Imported on first access (PEP 562): `cgan_runtime.commands.errors` and the console
 # scripts' entry module must load without numpy, so an interrupt during
 # start-up reaches code that can report it in one line.
 _LAZY = {"Generator": ".generator", "ModelSpec": ".contract", "new_seed": ".inputs"}

@@ -22,7 +22,7 @@ CUDA = "CUDAExecutionProvider"
 # search, which would add seconds to the first run.
 CUDA_OPTIONS = {"cudnn_conv_algo_search": "HEURISTIC"}
 
-INSTALL_HINT = "pip install 'cgan-edge[cpu]' (or 'cgan-edge[gpu]' for CUDA)"
+INSTALL_HINT = "pip install '.[cpu]' in the cgan-edge clone (or '.[gpu]' for CUDA)"
 # onnxruntime's severity levels: 0 verbose, 1 info, 2 warning, 3 error, 4 fatal.
 # Fatal only: a CUDA provider that fails to load is logged as an error block, and
 # `check_cuda_in_use` already reports it, with its cause, in one line.
@@ -68,7 +68,7 @@ def wants_cuda(provider: str, available: Sequence[str]) -> bool:
     if provider == "cuda" and CUDA not in available:
         raise RuntimeError(
             f"provider 'cuda' was requested but this onnxruntime offers only {', '.join(available)} "
-            "(pip uninstall onnxruntime, then pip install 'cgan-edge[gpu]'; on Jetson use NVIDIA's onnxruntime-gpu)"
+            "(pip uninstall onnxruntime, then pip install '.[gpu]' in the cgan-edge clone; on Jetson use NVIDIA's onnxruntime-gpu)"
         )
     return provider != "cpu" and CUDA in available
 
@@ -113,6 +113,6 @@ def cuda_failure_reason(onnxruntime: Any) -> str:
         # dlopen says "libcublasLt.so.12: cannot open shared object file: ..." for a missing dependency.
         text = " ".join(str(exc).split())
         if "cannot open shared object file" in text:
-            return f"{text.split(':')[0]} is missing: pip install 'cgan-edge[gpu]' brings CUDA and cuDNN"
+            return f"{text.split(':')[0]} is missing: pip install '.[gpu]' in the cgan-edge clone brings CUDA and cuDNN"
         return f"its library does not load: {text}"
     return "its libraries load, so no usable GPU or driver was found"

@@ -72,7 +72,7 @@ exec qemu-aarch64-static -L "$root" -0 "$work/bin/python" "$root/usr/bin/python3
 SH
 cat > "$work/bin/cgan-gen" <<SH
 #!/bin/sh
-exec "$work/bin/python" -c 'import sys; sys.argv[0] = "cgan-gen"; from cgan_runtime.entry import gen; gen()' "\$@"
+exec "$work/bin/python" -c 'import sys; sys.argv[0] = "cgan-gen"; from cgan_runtime.commands.launch import gen; gen()' "\$@"
 SH
 chmod +x "$work/bin/python" "$work/bin/cgan-gen"
 arm=$work/bin/python

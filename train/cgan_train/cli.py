@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import fields
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Callable, Iterator, Optional
 
 import typer
 
-from cgan_runtime.errors import (
+from cgan_runtime.commands.errors import (
     EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, Terminated, UserError, describe_os_error, run_app,
 )
 from cgan_runtime.files import check_writable, write_output
@@ -23,7 +24,7 @@ from cgan_runtime.inputs import SEED_LIMIT as NOISE_SEED_LIMIT
 
 from .config import AUGMENT_BELOW, DEFAULT_DATA_DIR, DEFAULT_RECIPE, RECIPES, TRAINING_SEED_LIMIT, TrainConfig
 
-TRAIN_EXTRA_HINT = "needs the train extra: pip install 'cgan-edge[train,cpu]'"
+TRAIN_EXTRA_HINT = "needs the train extra: pip install '.[train,cpu]' in the cgan-edge clone"
 
 train_app = typer.Typer(add_completion=False, help="Train a conditional GAN.")
 eval_app = typer.Typer(add_completion=False, help="Measure a generator (checkpoint or ONNX) against its data.")
@@ -35,6 +36,8 @@ IMAGE_SIZE_HELP = "Square side to resize the images to (Lanczos, centre-cropped 
 CHANNELS_HELP = "1 (grey) or 3 (RGB)."
 SKIP_HELP = "Skip unreadable images in a folder (and say how many) instead of stopping."
 PER_LABEL = 1000
+# TrainConfig's fields that cgan-train's flags set one to one (the recipe is passed on its own).
+CONFIG_FIELDS = {field.name for field in fields(TrainConfig)} - {"recipe"}
 
 
 def _require_torch() -> None:
@@ -100,42 +103,43 @@ def _one_line(exc: BaseException) -> str:
 
 @train_app.command(help=TRAIN_HELP)
 def train(
+    ctx: typer.Context,
     data_dir: Optional[Path] = typer.Option(
-        None, help=DATA_DIR_HELP + f" Default: {DEFAULT_DATA_DIR}, or with --resume the run's own.", show_default=False
+        None, metavar="PATH", help=DATA_DIR_HELP + f" Default: {DEFAULT_DATA_DIR}, or with --resume the run's own.", show_default=False
     ),
-    out: Path = typer.Option(Path("runs/default"), "--out", "-o", help="Run folder: checkpoints, samples, metrics."),
+    out: Path = typer.Option(Path("runs/default"), "--out", "-o", metavar="PATH", help="Run folder: checkpoints, samples, metrics."),
     recipe: Optional[str] = typer.Option(
-        None, help=f"Recipe: {', '.join(RECIPES)} (default: {DEFAULT_RECIPE}); listed above."
+        None, metavar="NAME", help=f"Recipe: {', '.join(RECIPES)} (default: {DEFAULT_RECIPE}); listed above."
     ),
-    loss: Optional[str] = typer.Option(None, help=_recipe_help("Loss: bce or hinge", "loss")),
-    epochs: Optional[int] = typer.Option(None, help=_recipe_help(
+    loss: Optional[str] = typer.Option(None, metavar="bce|hinge", help=_recipe_help("Loss: bce or hinge", "loss")),
+    epochs: Optional[int] = typer.Option(None, metavar="N", help=_recipe_help(
         "Epochs to train in total, replacing the recipe's length (its epochs or min_steps steps, whichever is longer)",
         "epochs")),
     batch_size: Optional[int] = typer.Option(
-        None, help=_recipe_help("Images per step, over all processes", "batch_size")
+        None, metavar="N", help=_recipe_help("Images per step, over all processes", "batch_size")
     ),
-    lr: Optional[float] = typer.Option(None, help=_recipe_help("Adam learning rate for G and D", "lr")),
-    ema: Optional[float] = typer.Option(None, help=_recipe_help("Decay of G's weight average, 0 = off", "ema")),
-    nz: Optional[int] = typer.Option(None, help=_recipe_help("Noise dimension", "nz")),
+    lr: Optional[float] = typer.Option(None, metavar="RATE", help=_recipe_help("Adam learning rate for G and D", "lr")),
+    ema: Optional[float] = typer.Option(None, metavar="DECAY", help=_recipe_help("Decay of G's weight average, 0 = off", "ema")),
+    nz: Optional[int] = typer.Option(None, metavar="N", help=_recipe_help("Noise dimension", "nz")),
     diversity: Optional[float] = typer.Option(
-        None, help=_recipe_help("Weight of the mode-seeking penalty (MSGAN), 0 = off", "diversity")
+        None, metavar="WEIGHT", help=_recipe_help("Weight of the mode-seeking penalty (MSGAN), 0 = off", "diversity")
     ),
     critic_width: Optional[int] = typer.Option(
-        None, help=_recipe_help("Discriminator width: the MLP's hidden units, the conv critic's first channels "
+        None, metavar="N", help=_recipe_help("Discriminator width: the MLP's hidden units, the conv critic's first channels "
                                 "(training only)", "critic_width"),
     ),
-    max_steps: Optional[int] = typer.Option(None, help="Stop after this many steps in total (smoke runs)."),
-    train_limit: Optional[int] = typer.Option(None, help="Train on N images only, the first of each class in turn (smoke runs)."),
-    data: Optional[str] = typer.Option(None, help=DATA_HELP + " Default: mnist."),
-    image_size: Optional[int] = typer.Option(None, min=1, help=IMAGE_SIZE_HELP + " Default: the images' own."),
-    channels: Optional[int] = typer.Option(None, help=CHANNELS_HELP + " Default: the images' own."),
+    max_steps: Optional[int] = typer.Option(None, metavar="N", help="Stop after this many steps in total (smoke runs)."),
+    train_limit: Optional[int] = typer.Option(None, metavar="N", help="Train on N images only, the first of each class in turn (smoke runs)."),
+    data: Optional[str] = typer.Option(None, metavar="NAME|PATH", help=DATA_HELP + " Default: mnist."),
+    image_size: Optional[int] = typer.Option(None, metavar="N", min=1, help=IMAGE_SIZE_HELP + " Default: the images' own."),
+    channels: Optional[int] = typer.Option(None, metavar="1|3", help=CHANNELS_HELP + " Default: the images' own."),
     skip_bad_images: bool = typer.Option(False, "--skip-bad-images", help=SKIP_HELP),
-    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    device: str = typer.Option("auto", metavar="auto|cpu|cuda", help="auto, cpu or cuda."),
     threads: Optional[int] = typer.Option(
-        None, min=1, max=1024,
+        None, metavar="N", min=1, max=1024,
         help="CPU threads per process (default: $OMP_NUM_THREADS, else the idle cores shared by the processes).",
     ),
-    seed: Optional[int] = typer.Option(None, help="Seed for weights, noise and batch order (default: 0)."),
+    seed: Optional[int] = typer.Option(None, metavar="N", help="Seed for weights, noise and batch order (default: 0)."),
     resume: bool = typer.Option(
         False, "--resume", help="Continue the run in OUT; only --epochs, --max-steps, --eval and --data-dir may change."
     ),
@@ -162,12 +166,11 @@ def train(
 
     rank = int(os.environ.get("RANK", "0")) if launched_by_torchrun() else 0
     torch.set_num_threads(threads or default_threads())
-    given = {"loss": loss, "epochs": epochs, "batch_size": batch_size, "lr": lr, "ema": ema, "nz": nz,
-             "diversity": diversity, "critic_width": critic_width, "max_steps": max_steps, "train_limit": train_limit, "seed": seed,
-             "evaluate": evaluate, "data": canonical_data(data) if data is not None else None, "image_size": image_size, "channels": channels,
-             "skip_bad_images": skip_bad_images or None, "augment": augment,
-             # Not given: a new run takes TrainConfig's default, a resume reads the sets where the run did.
-             "data_dir": str(data_dir) if data_dir else None}
+    # The flags named after TrainConfig's fields, as given (None: not given). A new run takes the
+    # recipe's or TrainConfig's value for the others, a resume its own (the sets where the run read them).
+    given = {name: value for name, value in ctx.params.items() if name in CONFIG_FIELDS}
+    given.update(data=canonical_data(data) if data is not None else None, skip_bad_images=skip_bad_images or None,
+                 data_dir=str(data_dir) if data_dir else None)
     try:
         with library_errors(f"rank {rank}: " if rank else ""):
             if resume:
@@ -193,30 +196,30 @@ def train(
 @eval_app.command()
 def evaluate(
     model: Path = typer.Argument(..., metavar="MODEL", help="A checkpoint (.pt) or an exported generator (.onnx)."),
-    data: Optional[str] = typer.Option(None, help=DATA_HELP + " Default: the data set the model was trained on."),
-    data_dir: Path = typer.Option(Path(DEFAULT_DATA_DIR), help=DATA_DIR_HELP),
-    image_size: Optional[int] = typer.Option(None, min=1, help=IMAGE_SIZE_HELP + " Default: the model's."),
-    channels: Optional[int] = typer.Option(None, help=CHANNELS_HELP + " Default: the model's."),
+    data: Optional[str] = typer.Option(None, metavar="NAME|PATH", help=DATA_HELP + " Default: the data set the model was trained on."),
+    data_dir: Path = typer.Option(Path(DEFAULT_DATA_DIR), metavar="PATH", help=DATA_DIR_HELP),
+    image_size: Optional[int] = typer.Option(None, metavar="N", min=1, help=IMAGE_SIZE_HELP + " Default: the model's."),
+    channels: Optional[int] = typer.Option(None, metavar="1|3", help=CHANNELS_HELP + " Default: the model's."),
     skip_bad_images: bool = typer.Option(False, "--skip-bad-images", help=SKIP_HELP),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results as JSON here."),
+    json_out: Optional[Path] = typer.Option(None, "--json", metavar="PATH", help="Also write the results as JSON here."),
     per_label: Optional[int] = typer.Option(
-        None, min=2, help=f"Generated samples per label. Default: {PER_LABEL:,}, or as many as the data can match."
+        None, metavar="N", min=2, help=f"Generated samples per label. Default: {PER_LABEL:,}, or as many as the data can match."
     ),
     parzen: bool = typer.Option(
         True, "--parzen/--no-parzen", help="Include the Parzen-window log-likelihood (grey 28x28 sets only)."
     ),
-    device: str = typer.Option("auto", help="auto, cpu or cuda (for checkpoints and the classifier)."),
-    seed: int = typer.Option(0, max=TRAINING_SEED_LIMIT - 1, help="Seed for the evaluation noise."),
+    device: str = typer.Option("auto", metavar="auto|cpu|cuda", help="auto, cpu or cuda (for checkpoints and the classifier)."),
+    seed: int = typer.Option(0, metavar="N", max=TRAINING_SEED_LIMIT - 1, help="Seed for the evaluation noise."),
     download: bool = typer.Option(True, "--download/--no-download", help="Download a named data set if missing."),
     threads: Optional[int] = typer.Option(
-        None, min=1, max=1024, help="CPU threads (default: $OMP_NUM_THREADS, else the idle cores)."
+        None, metavar="N", min=1, max=1024, help="CPU threads (default: $OMP_NUM_THREADS, else the idle cores)."
     ),
     cas: bool = typer.Option(
         False, "--cas", help="Also the Classification Accuracy Score: the classifier trained on generated images "
         "only, tested on real ones, per label, beside the same classifier trained on real images."
     ),
     cas_per_label: Optional[int] = typer.Option(
-        None, min=1, help="Generated training images per label for --cas. Default: as many as the real training "
+        None, metavar="N", min=1, help="Generated training images per label for --cas. Default: as many as the real training "
         "split holds of each label."
     ),
 ) -> None:

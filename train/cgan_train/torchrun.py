@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import signal
 
-from cgan_runtime.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, fail
+from cgan_runtime.commands.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, fail
 
 PROG = "cgan-train"
 # torchrun's warnings as it stops ("Received Signals.SIGTERM death signal", "Sending process N

@@ -1,4 +1,10 @@
-"""How every cgan-edge command reports a user error: one line on stderr, no traceback."""
+"""How every cgan-edge command reports a user error: one line on stderr, no traceback.
+
+The libraries raise ordinary exceptions (ValueError, OSError, ...); the
+commands turn the user's mistakes into `UserError`, and `run_app` turns those
+into one line and an exit code. This module imports nothing heavy: the entry
+points use it before typer or numpy load.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,12 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, TypeVar
 
-if TYPE_CHECKING:  # the library raises UserError without paying for typer's import
+if TYPE_CHECKING:  # typer loads only once the command runs
     import typer
+
+T = TypeVar("T")
 
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
@@ -23,6 +31,14 @@ class UserError(Exception):
     def __init__(self, message: str, exit_code: int = EXIT_RUNTIME) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+def usage(check: Callable[..., T], *args: Any, prefix: str = "") -> T:
+    """`check(*args)`, its ValueError a usage error (exit 2) whose message starts with `prefix`."""
+    try:
+        return check(*args)
+    except ValueError as exc:
+        raise UserError(f"{prefix}{exc}", EXIT_USAGE) from None
 
 
 class Terminated(BaseException):
@@ -43,6 +59,23 @@ def fail(prog: str, message: str, exit_code: int) -> NoReturn:
     line = printable(" ".join(message.split()))
     print(f"{prog}: error: {line}", file=sys.stderr)
     raise SystemExit(exit_code)
+
+
+@contextmanager
+def launching(prog: str) -> Iterator[None]:
+    """Around a console script's import of its command: Ctrl-C or SIGTERM there is one line, not a traceback.
+
+    Importing a command's module (typer, numpy, torch) takes from a tenth of a
+    second to several seconds; the command's `run_app` handles interrupts from
+    then on.
+    """
+    try:
+        with sigterm_raises():
+            yield
+    except KeyboardInterrupt:
+        fail(prog, "interrupted", EXIT_INTERRUPTED)
+    except Terminated:
+        fail(prog, "terminated", EXIT_TERMINATED)
 
 
 @contextmanager

@@ -12,28 +12,18 @@ from pathlib import Path
 
 import numpy as np
 
-from .animation import ANIMATION_FORMATS, DEFAULT_FPS, DEFAULT_FRAMES, MAX_FPS, encode_animation, morph, walk
-from .arguments import parse_class, parse_mix
-from .budget import check_memory, check_picture, request_bytes
-from .cli import (
-    ANIMATION_ONLY,
-    PADDING,
-    Frames,
-    STDOUT,
-    _check_budget,
-    _check_destination,
-    _load,
-    _note,
-    _output_format,
-    _usage,
-    _write_many,
-    _write_one,
+from ..animation import ANIMATION_FORMATS, DEFAULT_FPS, DEFAULT_FRAMES, MAX_FPS, encode_animation, morph, walk
+from ..arguments import parse_class, parse_mix
+from ..budget import check_memory, check_picture, request_bytes
+from ..generator import Generator, cannot_mix
+from ..images import encode, make_grid, scale
+from ..inputs import new_seed
+from ..mixing import as_weights, dominant_labels
+from .errors import EXIT_USAGE, UserError, usage
+from .gen_shared import (
+    ANIMATION_ONLY, PADDING, Frames, check_budget, check_seed_and_threads, load, note, output_format, write_many,
 )
-from .errors import EXIT_USAGE, UserError
-from .generator import Generator, cannot_mix
-from .images import encode, make_grid, scale
-from .inputs import check_seed, check_threads, new_seed
-from .mixing import as_weights, dominant_labels
+from .output import STDOUT, check_destination, write_one
 
 
 @dataclass(frozen=True)
@@ -52,7 +42,7 @@ def parse_condition(mix: str | None, morph_spec: str | None, walk_label: str | N
     if len(given) > 1:
         raise UserError(f"pass one of --mix, --morph and --walk, not {' and '.join(given)}", EXIT_USAGE)
     if mix is not None:
-        return Condition("mix", weights=_usage(parse_mix, mix))
+        return Condition("mix", weights=usage(parse_mix, mix))
     if morph_spec is not None:
         ends = [parse_class(token) for token in morph_spec.split(":")]
         if len(ends) != 2 or "" in ends:
@@ -77,38 +67,35 @@ def run_condition(
     threads: int | None,
 ) -> None:
     """Generate what `condition` asks for and write it; the tail of `cgan-gen` for these flags."""
-    if threads is not None:
-        _usage(check_threads, threads, prefix="--")
-    if seed is not None:
-        _usage(check_seed, seed, prefix="--")
+    check_seed_and_threads(seed, threads)
     image_format = _check_request(condition, frames, count, grid, output)
     animated = condition.kind != "mix"
     images_wanted = count if not animated else frames.count or DEFAULT_FRAMES
-    _check_destination(output)
-    generator = _load(model, provider, threads)
+    check_destination(output)
+    generator = load(model, provider, threads)
     if condition.kind != "walk" and not generator.can_mix:  # walks need no class weights
         raise UserError(cannot_mix(generator))
     classes = 0 if condition.kind == "walk" else generator.num_classes  # class weights per image
     if animated and not grid:
         _check_animation_budget(generator, images_wanted, scale_factor, image_format, classes)
     else:
-        _check_budget(generator, 1, images_wanted, grid, scale_factor, image_format, output, classes)
+        check_budget(generator, 1, images_wanted, grid, scale_factor, image_format, output, classes)
     seed = new_seed() if seed is None else seed
     if condition.kind == "mix" and not grid and count > 1:  # one file per image, FILE_BATCH in memory at a time
-        weights = _usage(_mix_weights, generator, condition, 1)  # one row: every image's
+        weights = usage(_mix_weights, generator, condition, 1)  # one row: every image's
         request = np.repeat(dominant_labels(weights), count)
-        written = _write_many(Path(output), generator, request, seed, scale_factor, image_format, weights)
-        _note(f"wrote {written} (seed {seed}, {generator.providers[0]})")
+        written = write_many(Path(output), generator, request, seed, scale_factor, image_format, weights)
+        note(f"wrote {written} (seed {seed}, {generator.providers[0]})")
         return
-    images = _usage(_images, generator, condition, images_wanted, count, seed)
+    images = usage(_images, generator, condition, images_wanted, count, seed)
     if animated and not grid:
         frames_scaled = np.stack([scale(frame, scale_factor) for frame in images])
-        _write_one(output, encode_animation(frames_scaled, image_format, frames.fps or DEFAULT_FPS, frames.loop is not False))  # loops unless --no-loop
-        _note(f"wrote {output} ({len(images)} frames, seed {seed}, {generator.providers[0]})")
+        write_one(output, encode_animation(frames_scaled, image_format, frames.fps or DEFAULT_FPS, frames.loop is not False))  # loops unless --no-loop
+        note(f"wrote {output} ({len(images)} frames, seed {seed}, {generator.providers[0]})")
         return
     picture = make_grid(images, cols=len(images), padding=PADDING) if grid else images[0]
-    written = _write_one(output, encode(scale(picture, scale_factor), image_format))
-    _note(f"wrote {written} (seed {seed}, {generator.providers[0]})")
+    written = write_one(output, encode(scale(picture, scale_factor), image_format))
+    note(f"wrote {written} (seed {seed}, {generator.providers[0]})")
 
 
 def _check_request(condition: Condition, frames: Frames, count: int, grid: bool, output: str) -> str:
@@ -118,7 +105,7 @@ def _check_request(condition: Condition, frames: Frames, count: int, grid: bool,
             raise UserError(ANIMATION_ONLY, EXIT_USAGE)
         if output == STDOUT and not grid and count > 1:
             raise UserError("-o - writes a single PNG: ask for one image or add --grid", EXIT_USAGE)
-        return _output_format(output)
+        return output_format(output)
     if count != 1:
         raise UserError(f"--count is for labels and --mix; --{condition.kind} draws --frames images", EXIT_USAGE)
     if frames.count is not None and frames.count < 2:
@@ -128,7 +115,7 @@ def _check_request(condition: Condition, frames: Frames, count: int, grid: bool,
     if grid:
         if frames.fps is not None or frames.loop is not None:
             raise UserError("--grid draws a still strip: --fps and --loop are for animations", EXIT_USAGE)
-        return _output_format(output)  # one still strip, in any format a still may take
+        return output_format(output)  # one still strip, in any format a still may take
     fmt = Path(output).suffix.lower().lstrip(".")
     if output == STDOUT or fmt not in ANIMATION_FORMATS:
         raise UserError(
@@ -144,9 +131,9 @@ def _check_animation_budget(generator: Generator, frames: int, factor: int, fmt:
     frame is held, enlarged, until the file is encoded, and a morph's `classes` weights per frame."""
     channels, height, width = generator.image_shape
     height, width = height * factor, width * factor
-    _usage(check_picture, height, width, fmt.upper())
+    usage(check_picture, height, width, fmt.upper())
     frame_bytes = height * width * channels
-    _usage(check_memory, request_bytes(frames, frames, generator.nz, generator.image_shape, frames * frame_bytes, classes))
+    usage(check_memory, request_bytes(frames, frames, generator.nz, generator.image_shape, frames * frame_bytes, classes))
 
 
 def _mix_weights(generator: Generator, condition: Condition, count: int) -> np.ndarray:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .cli import _load, _note, _parse_labels, _usage
-from .dataset import DatasetRequest, dataset_format, recorded_seed, write_dataset
-from .errors import EXIT_USAGE, UserError
-from .inputs import as_labels, check_seed, check_threads, new_seed
+from ..dataset import DatasetRequest, dataset_format, recorded_seed, write_dataset
+from ..inputs import as_labels, new_seed
+from .errors import EXIT_USAGE, UserError, usage
+from .gen_shared import check_seed_and_threads, label_tokens, load, note
 
 
 def run_dataset(
@@ -27,24 +27,17 @@ def run_dataset(
         raise UserError(f"--dataset writes a labelled set: {', '.join(not_for_dataset)} does not apply", EXIT_USAGE)
     if per_label is None:
         raise UserError("--dataset needs --per-label N, the images of each label", EXIT_USAGE)
-    tokens = _parse_labels(label or [])
-    if tokens and all_labels:
-        raise UserError("pass --label or --all-labels, not both", EXIT_USAGE)
-    if not tokens and not all_labels:
-        raise UserError("no label given: pass --label N (repeatable, or 0,7) or --all-labels", EXIT_USAGE)
-    if threads is not None:
-        _usage(check_threads, threads, prefix="--")
-    if seed is not None:
-        _usage(check_seed, seed, prefix="--")
-    image_format = _usage(dataset_format, path, image_format, prefix="--format: ")
+    tokens = label_tokens(label, all_labels)
+    check_seed_and_threads(seed, threads)
+    image_format = usage(dataset_format, path, image_format, prefix="--format: ")
 
-    generator = _load(model, provider, threads)
+    generator = load(model, provider, threads)
     if all_labels:
         labels = tuple(range(generator.num_classes))
     else:
-        labels = tuple(sorted(set(_usage(as_labels, tokens, generator.num_classes, generator.class_names).tolist())))
+        labels = tuple(sorted(set(usage(as_labels, tokens, generator.num_classes, generator.class_names).tolist())))
     if seed is None:  # continuing a set takes its seed; a new one gets a fresh seed, printed below
-        seed = _usage(recorded_seed, path, image_format)
+        seed = usage(recorded_seed, path, image_format)
         seed = new_seed() if seed is None else seed
     request = DatasetRequest(labels, per_label, seed, image_format, scale_factor)
     try:
@@ -54,9 +47,9 @@ def run_dataset(
     except OSError as exc:
         raise UserError(str(exc)) from None
     if result.written == 0:
-        _note(f"{path} already holds this set: {result.total:,} images (seed {seed})")
+        note(f"{path} already holds this set: {result.total:,} images (seed {seed})")
         return
     rate = result.written / result.seconds if result.seconds > 0 else float("inf")
     done = f"{result.written:,} images" if result.written == result.total else \
         f"the {result.written:,} missing images of {result.total:,}"
-    _note(f"wrote {done} to {path} (seed {seed}, {rate:,.0f} images/s, {generator.providers[0]})")
+    note(f"wrote {done} to {path} (seed {seed}, {rate:,.0f} images/s, {generator.providers[0]})")

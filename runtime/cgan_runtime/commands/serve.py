@@ -19,11 +19,11 @@ from typing import Annotated
 
 import typer
 
-from ..errors import EXIT_USAGE, UserError, run_app
 from ..inputs import check_threads
-from ..loading import load_generator
 from ..providers import PROVIDERS
-from .settings import Settings
+from ..serve.settings import Settings
+from .errors import EXIT_USAGE, UserError, run_app, usage
+from .loading import load_generator
 
 PROG = "cgan-serve"
 GRACE_S = 30  # how long requests in flight may take to finish once a stop is asked for
@@ -38,8 +38,8 @@ def cgan_serve(
     model: Annotated[
         Path | None, typer.Option(metavar="PATH", help="Generator .onnx file (default: the one shipped with the package).")
     ] = None,
-    host: Annotated[str, typer.Option(help="Address to listen on; anything but loopback needs --api-key or --insecure.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free one).")] = 8000,
+    host: Annotated[str, typer.Option(metavar="ADDRESS", help="Address to listen on; anything but loopback needs --api-key or --insecure.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, metavar="N", help="Port to listen on (0: any free one).")] = 8000,
     threads: Annotated[
         int | None, typer.Option(min=1, metavar="N", help="onnxruntime threads, at most 4 per core (default: all cores).")
     ] = None,
@@ -66,10 +66,7 @@ def cgan_serve(
     if log_level not in LOG_LEVELS:
         raise UserError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}", EXIT_USAGE)
     if threads is not None:
-        try:
-            check_threads(threads)
-        except ValueError as exc:
-            raise UserError(f"--{exc}", EXIT_USAGE) from None
+        usage(check_threads, threads, prefix="--")
     if max_images > max_queue:
         raise UserError(f"--max-images ({max_images}) cannot exceed --max-queue ({max_queue})", EXIT_USAGE)
     if not _is_loopback(host) and api_key is None and not insecure:
@@ -77,7 +74,7 @@ def cgan_serve(
     if api_key is not None and (not api_key or not api_key.isprintable() or " " in api_key):
         raise UserError("--api-key must be printable, with no spaces", EXIT_USAGE)
 
-    from .app import build_app
+    from ..serve.app import build_app
 
     listener = _listen(host, port)
     try:
@@ -99,7 +96,7 @@ def serve(asgi_app: object, listener: socket.socket, log_level: str) -> None:
     """Run the app on `listener` until SIGTERM or Ctrl-C, then return once the requests in flight are done."""
     import uvicorn
 
-    from .slow_clients import HeaderTimeoutProtocol
+    from ..serve.slow_clients import HeaderTimeoutProtocol
 
     config = uvicorn.Config(
         asgi_app, http=HeaderTimeoutProtocol, log_level=log_level, access_log=log_level == "debug",
@@ -126,7 +123,7 @@ def _require_extra() -> None:
             __import__(module)
         except ImportError:
             raise UserError(
-                f"cgan-serve needs the serve extra ({module} is missing): pip install 'cgan-edge[serve]'"
+                f"cgan-serve needs the serve extra ({module} is missing): pip install '.[serve]' in the cgan-edge clone"
             ) from None
 
 

@@ -1,4 +1,4 @@
-"""Loading the model for a command: its errors as one-line UserErrors, its warnings as notes."""
+"""Loading the model for a command (`cgan-gen`, `cgan-serve`): its errors as one-line UserErrors, its warnings as notes."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from ..generator import Generator
 from .errors import UserError, printable
-from .generator import Generator
 
 
 def load_generator(model: Path | None, provider: str, threads: int | None, note: Callable[[str], None]) -> Generator:
