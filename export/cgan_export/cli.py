@@ -44,7 +44,9 @@ def export(
         import onnxruntime  # noqa: F401
         import torch  # noqa: F401
     except ImportError as exc:
-        raise UserError(f"cgan-export needs {exc.name}: pip install '.[train,cpu]' in the cgan-edge clone") from None
+        raise UserError(
+            f"cgan-export needs the train extra ({exc.name} is missing): pip install '.[train,cpu]' in the cgan-edge clone"
+        ) from None
     if (ckpt is None) == (upgrade is None):
         raise UserError("pass one of --ckpt CHECKPOINT (export) or --upgrade FILE.onnx (add class weights)", EXIT_USAGE)
     if upgrade is not None:
