@@ -65,8 +65,9 @@ export function specFromMetadata(metadata) {
   }
   if (!sourceAccess) {
     // An engine without JSON.parse's source text (Node.js 20): the literals from the text itself.
-    // Only keys are followed by ':' in JSON, and the spec holds no nested objects.
-    const pattern = new RegExp(`"(${INTEGER_FIELDS.join("|")})"\\s*:\\s*([-+.\\w]+)`, "g");
+    // Only keys are followed by ':' in JSON, and the spec holds no nested objects; a value may be
+    // a quoted string ("8"), which is no integer either.
+    const pattern = new RegExp(`"(${INTEGER_FIELDS.join("|")})"\\s*:\\s*("[^"]*"|[-+.\\w]+)`, "g");
     for (const [, key, literal] of metadata[KEY_SPEC].matchAll(pattern)) literals[key] = literal;
   }
   for (const [key, literal] of Object.entries(literals)) {
