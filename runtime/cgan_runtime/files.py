@@ -153,6 +153,13 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """All of `data` to `fd`, os.write in a loop: a short write (a pipe, a signal) continues where it stopped."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def write_temp(path: str | os.PathLike[str], data: bytes) -> Path:
     """`data` in a new temp file beside `path`, not yet synced or renamed: the first half of a batch write.
 
@@ -161,9 +168,7 @@ def write_temp(path: str | os.PathLike[str], data: bytes) -> Path:
     target = Path(path)
     fd, tmp = _create_temp(target)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        write_all(fd, data)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

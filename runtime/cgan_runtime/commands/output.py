@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..files import check_writable, write_output
+from ..files import check_writable, write_all, write_output
 from .errors import EXIT_USAGE, UserError
 
 STDOUT = "-"
@@ -51,10 +51,7 @@ def write_stdout(data: bytes, what: str = "PNG") -> None:
     """
     try:
         sys.stdout.flush()
-        fd = sys.stdout.fileno()
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        write_all(sys.stdout.fileno(), data)
     except OSError as exc:
         # The unwritten bytes stay buffered and Python would fail again flushing them at exit,
         # with a second message: point stdout at /dev/null first.
