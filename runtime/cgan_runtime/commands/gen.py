@@ -24,7 +24,7 @@ from ..inputs import as_labels, new_seed
 from ..providers import PROVIDERS
 from .errors import EXIT_USAGE, UserError, printable, run_app, usage
 from .gen_shared import (
-    ANIMATION_ONLY, PADDING, PROG, Frames, check_budget, check_seed_and_threads, label_tokens, load, note,
+    ANIMATION_ONLY, PROG, Frames, check_budget, check_seed_and_threads, label_tokens, load, note,
     output_format, write_many,
 )
 from .output import STDOUT, check_destination, write_one, write_stdout
@@ -167,7 +167,7 @@ def _draw_labels(
     request = np.repeat(labels, count)  # grouped by label, so a grid row is one label
     if grid or len(request) == 1:
         images = generator.generate(request, seed)
-        picture = make_grid(images, cols=count, padding=PADDING) if grid else images[0]
+        picture = make_grid(images, cols=count) if grid else images[0]
         written = write_one(output, encode(scale(picture, scale_factor), image_format))
     else:
         written = write_many(Path(output), generator, request, seed, scale_factor, image_format)

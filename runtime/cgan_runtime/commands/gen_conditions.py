@@ -21,7 +21,7 @@ from ..inputs import new_seed
 from ..mixing import as_weights, dominant_labels
 from .errors import EXIT_USAGE, UserError, usage
 from .gen_shared import (
-    ANIMATION_ONLY, PADDING, Frames, check_budget, check_seed_and_threads, load, note, output_format, write_many,
+    ANIMATION_ONLY, Frames, check_budget, check_seed_and_threads, load, note, output_format, write_many,
 )
 from .output import STDOUT, check_destination, write_one
 
@@ -93,7 +93,7 @@ def run_condition(
         write_one(output, encode_animation(frames_scaled, image_format, frames.fps or DEFAULT_FPS, frames.loop is not False))  # loops unless --no-loop
         note(f"wrote {output} ({len(images)} frames, seed {seed}, {generator.providers[0]})")
         return
-    picture = make_grid(images, cols=len(images), padding=PADDING) if grid else images[0]
+    picture = make_grid(images, cols=len(images)) if grid else images[0]
     written = write_one(output, encode(scale(picture, scale_factor), image_format))
     note(f"wrote {written} (seed {seed}, {generator.providers[0]})")
 

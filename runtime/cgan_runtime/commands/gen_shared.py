@@ -24,7 +24,6 @@ from .loading import load_generator
 from .output import STDOUT, write_file
 
 PROG = "cgan-gen"
-PADDING = GRID_PADDING  # between and around the cells of a grid
 ANIMATION_ONLY = "--frames, --fps and --loop are for --morph and --walk"
 FILE_BATCH = 256  # images generated at a time when each goes to its own file: memory stays flat
 
@@ -83,7 +82,7 @@ def check_budget(
     or, when each image gets its own file, for the disk; `classes` is the weights per image of a mix."""
     channels, height, width = generator.image_shape
     if grid:
-        height, width = labels * (height + PADDING) + PADDING, count * (width + PADDING) + PADDING
+        height, width = labels * (height + GRID_PADDING) + GRID_PADDING, count * (width + GRID_PADDING) + GRID_PADDING
     height, width = height * factor, width * factor
     usage(check_picture, height, width, image_format)
     images = labels * count
