@@ -31,6 +31,11 @@ def to_uint8(raw: np.ndarray, output_range: tuple[float, float]) -> np.ndarray:
 GRID_PADDING = 2
 
 
+def grid_size(rows: int, cols: int, height: int, width: int, padding: int = GRID_PADDING) -> tuple[int, int]:
+    """(height, width) of `make_grid`'s picture of rows x cols cells of height x width: known before drawing it."""
+    return rows * (height + padding) + padding, cols * (width + padding) + padding
+
+
 def make_grid(images: np.ndarray, cols: int, padding: int = GRID_PADDING, pad_value: int = 0) -> np.ndarray:
     """Tile uint8 images [N, H, W] or [N, H, W, C] into one picture, row-major.
 
@@ -45,7 +50,7 @@ def make_grid(images: np.ndarray, cols: int, padding: int = GRID_PADDING, pad_va
     count, height, width = images.shape[:3]
     rows = -(-count // cols)
     step_y, step_x = height + padding, width + padding
-    grid = np.full((rows * step_y + padding, cols * step_x + padding, *images.shape[3:]), pad_value, dtype=images.dtype)
+    grid = np.full((*grid_size(rows, cols, height, width, padding), *images.shape[3:]), pad_value, dtype=images.dtype)
     for index, image in enumerate(images):
         top = padding + (index // cols) * step_y
         left = padding + (index % cols) * step_x

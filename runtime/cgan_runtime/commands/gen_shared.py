@@ -16,7 +16,7 @@ import numpy as np
 from ..arguments import parse_labels
 from ..budget import check_disk, check_memory, check_picture, request_bytes
 from ..generator import Generator
-from ..images import GRID_PADDING, encode, format_for, scale
+from ..images import encode, format_for, grid_size, scale
 from ..inputs import check_seed, check_threads
 from ..noise import noise_for_labels
 from .errors import EXIT_USAGE, UserError, usage
@@ -82,7 +82,7 @@ def check_budget(
     or, when each image gets its own file, for the disk; `classes` is the weights per image of a mix."""
     channels, height, width = generator.image_shape
     if grid:
-        height, width = labels * (height + GRID_PADDING) + GRID_PADDING, count * (width + GRID_PADDING) + GRID_PADDING
+        height, width = grid_size(labels, count, height, width)
     height, width = height * factor, width * factor
     usage(check_picture, height, width, image_format)
     images = labels * count

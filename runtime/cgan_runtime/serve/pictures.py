@@ -15,7 +15,7 @@ import numpy as np
 from ..arguments import parse_labels, parse_mix
 from ..budget import check_picture
 from ..contract import ModelSpec
-from ..images import GRID_PADDING, encode, make_grid, scale, to_uint8
+from ..images import encode, grid_size, make_grid, scale, to_uint8
 from ..inputs import as_labels, check_seed, new_seed
 from ..mixing import as_weights, dominant_labels
 from ..noise import noise_for_labels
@@ -107,8 +107,7 @@ def _check_picture(spec: ModelSpec, rows: int, cols: int, grid: bool, factor: in
     """413 before anything is generated when the picture would be too large to hold or to encode."""
     _, height, width = spec.image_shape
     if grid:
-        height = rows * (height + GRID_PADDING) + GRID_PADDING
-        width = cols * (width + GRID_PADDING) + GRID_PADDING
+        height, width = grid_size(rows, cols, height, width)
     height, width = height * factor, width * factor
     try:
         check_picture(height, width, image_format)
