@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cgan_runtime import Generator
 from cgan_runtime.dataset import model_sha256
 
 from support import FIXTURES, TINY_MODEL, assert_one_line_error

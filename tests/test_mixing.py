@@ -19,7 +19,7 @@ from cgan_runtime.contract import INPUT_LABEL, INPUT_LABEL_WEIGHTS, INPUT_NOISE,
 from cgan_runtime.noise import noise_for_labels
 from cgan_runtime.mixing import as_weights, dominant_labels, morph_noise, morph_weights, walk_noise
 
-from support import TINY_MIXING_MODEL, TINY_MODEL
+from support import TINY_MIXING_MODEL
 
 CLASSES = 10
 

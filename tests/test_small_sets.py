@@ -3,7 +3,6 @@ clock, the critic's augmentation, and a last line that says when a model is not 
 
 from __future__ import annotations
 
-import copy
 import sys
 from pathlib import Path
 
@@ -12,7 +11,6 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from cgan_runtime.contract import ModelSpec  # noqa: E402
-from cgan_train import trainer  # noqa: E402
 from cgan_train.augment import augment  # noqa: E402
 from cgan_train.checkpoint import load_checkpoint  # noqa: E402
 from cgan_train.config import AUGMENT_BELOW, TrainConfig  # noqa: E402
