@@ -12,7 +12,7 @@ import onnxruntime
 import pytest
 
 from cgan_runtime import Generator
-from cgan_runtime.commands.gen import main
+from cgan_runtime.commands.launch import gen
 from cgan_runtime.providers import CPU
 
 from support import TINY_MODEL, CliResult
@@ -80,8 +80,8 @@ def run_cli(monkeypatch: pytest.MonkeyPatch, capfdbinary: pytest.CaptureFixture[
 
 @pytest.fixture
 def cgan_gen(run_cli: Callable[..., CliResult]) -> Callable[..., CliResult]:
-    """Run `cgan-gen ARGS` in this process."""
-    return lambda *args: run_cli(main, "cgan-gen", *args)
+    """Run `cgan-gen ARGS` in this process, through its console entry (plain calls skip typer)."""
+    return lambda *args: run_cli(gen, "cgan-gen", *args)
 
 
 @pytest.fixture(scope="session")

@@ -215,9 +215,10 @@ def test_ctrl_c_during_generation_prints_interrupted_and_exits_130(cgan_gen, mon
 
 SLOW_IMPORT = """
 import sys, time
-class Slow:  # an import finder that takes a minute over the command's module, then lets the others find it
+SLOW = sys.argv.pop(1)
+class Slow:  # an import finder that takes a minute over the module SLOW, then lets the others find it
     def find_spec(self, name, path=None, target=None):
-        if name == "cgan_runtime.commands.gen":
+        if name == SLOW:
             print("importing", flush=True)
             time.sleep(60)
         return None
@@ -228,9 +229,14 @@ gen()
 
 
 @pytest.mark.parametrize("sig, code, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
-def test_a_signal_during_start_up_imports_is_one_line(sig, code, word):
+@pytest.mark.parametrize(
+    "module, args",
+    [("cgan_runtime.generator", ["--label", "1"]),  # a plain call's imports
+     ("typer", ["--info"])],  # then typer's, for any other call
+)
+def test_a_signal_during_start_up_imports_is_one_line(sig, code, word, module, args):
     child = subprocess.Popen(
-        [sys.executable, "-c", SLOW_IMPORT, "--label", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [sys.executable, "-c", SLOW_IMPORT, module, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     assert child.stdout.readline() == b"importing\n"
     child.send_signal(sig)

@@ -22,11 +22,11 @@ def test_generating_digits_never_imports_torch_or_onnx(tmp_path):
     code = f"""
 import sys
 from cgan_runtime import Generator
-from cgan_runtime.commands.gen import main
+from cgan_runtime.commands.launch import gen
 
 Generator({str(TINY_MODEL)!r}).generate([1, 2], seed=0)
 sys.argv = ["cgan-gen", "--label", "3", "-o", "out.png", "--model", {str(TINY_MODEL)!r}]
-main()
+gen()
 loaded = sorted(name for name in ("torch", "onnx", "torchvision") if name in sys.modules)
 print("heavy modules loaded:", loaded)
 """

@@ -34,10 +34,8 @@ BATCHES = (1, 256, 4096)
 PARITY_TOLERANCE = 1e-4
 # cgan-gen as a user runs it with onnxruntime-gpu whose CUDA libraries cannot be found:
 # the preload that finds the pip-installed ones is switched off, nothing else changes.
-NO_PRELOAD = (
-    "import sys, onnxruntime; onnxruntime.preload_dlls = lambda *a, **k: None; "
-    "from cgan_runtime.commands.gen import main; sys.argv[0] = 'cgan-gen'; main()"
-)
+CGAN_GEN = "from cgan_runtime.commands.launch import gen; gen()"  # the console script's own entry
+NO_PRELOAD = f"import onnxruntime; onnxruntime.preload_dlls = lambda *a, **k: None; {CGAN_GEN}"
 
 
 def training(data_dir: Path, epochs: int, device: str) -> dict[str, Any]:
@@ -124,7 +122,7 @@ def cold_start(model: Path | None, runs: int) -> dict[str, Any]:
         if model is not None:
             base += ["--model", str(model)]
         for provider in ("cuda", "cpu"):
-            argv = [sys.executable, "-m", "cgan_runtime.commands.gen", *base, "--provider", provider]
+            argv = [sys.executable, "-c", CGAN_GEN, *base, "--provider", provider]
             times, last = [], None
             for _ in range(runs + 1):  # the first run fills the page cache, dropped
                 start = time.perf_counter()

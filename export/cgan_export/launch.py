@@ -1,15 +1,9 @@
-"""The console script `cgan-export`: it imports its command under `launching`.
-
-This module imports nothing heavy itself (no typer, no torch), so an
-interrupt during start-up gets its one line.
-"""
+"""The console script `cgan-export`, started by `launch` (no typer, no torch here)."""
 
 from __future__ import annotations
 
-from cgan_runtime.commands.errors import launching
+from cgan_runtime.commands.launch import launch
 
 
 def export() -> None:
-    with launching("cgan-export"):
-        from .cli import main
-    main()
+    launch("cgan-export", "cgan_export.cli")

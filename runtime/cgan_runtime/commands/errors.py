@@ -1,9 +1,9 @@
 """How every cgan-edge command reports a user error: one line on stderr, no traceback.
 
 The libraries raise ordinary exceptions (ValueError, OSError, ...); the
-commands turn the user's mistakes into `UserError`, and `run_app` turns those
-into one line and an exit code. This module imports nothing heavy: the entry
-points use it before typer or numpy load.
+commands turn the user's mistakes into `UserError`, and `run_command` (under
+typer, `run_app`) turns those into one line and an exit code. This module
+imports nothing heavy: the entry points use it before typer or numpy load.
 """
 
 from __future__ import annotations
@@ -66,8 +66,7 @@ def launching(prog: str) -> Iterator[None]:
     """Around a console script's import of its command: Ctrl-C or SIGTERM there is one line, not a traceback.
 
     Importing a command's module (typer, numpy, torch) takes from a tenth of a
-    second to several seconds; the command's `run_app` handles interrupts from
-    then on.
+    second to several seconds; `run_command` handles interrupts from then on.
     """
     try:
         with sigterm_raises():
@@ -97,25 +96,37 @@ def sigterm_raises() -> Iterator[None]:
 
 
 def run_app(app: typer.Typer, prog: str) -> None:
-    """Run a typer app, turning usage errors, UserErrors and OSErrors into one clear stderr line.
+    """Run a typer app under `run_command`; typer's own usage errors become one line and exit 2 too.
 
-    Typer's own usage errors print a multi-line box; we want one line and exit 2.
-    Its click exceptions are matched by shape (`format_message` and `exit_code`)
-    because typer vendors click in some releases and depends on it in others.
-    An OSError that reaches here (disk full, permission denied) is the
-    machine's answer, not a bug: one line, exit 1. Help text is shown as
-    written: with rich markup on, "[default: 1e-4]" in a help string is
-    taken for a markup tag and vanishes.
+    Typer's usage errors print a multi-line box; `run_command` matches its click
+    exceptions by shape (`format_message` and `exit_code`) because typer vendors
+    click in some releases and depends on it in others. Help text is shown as
+    written: with rich markup on, "[default: 1e-4]" in a help string is taken
+    for a markup tag and vanishes.
     """
     app.rich_markup_mode = None
+
+    def invoke() -> object:
+        import typer
+
+        try:
+            return app(prog_name=prog, standalone_mode=False)
+        except typer.Abort:  # Ctrl-C inside a prompt
+            raise KeyboardInterrupt from None
+
+    run_command(prog, invoke)
+
+
+def run_command(prog: str, command: Callable[[], object]) -> None:
+    """Call `command`, turning UserErrors, interrupts and OSErrors into one clear stderr line and an exit code.
+
+    An OSError that reaches here (disk full, permission denied) is the
+    machine's answer, not a bug: one line, exit 1. An int the command returns
+    other than 0 is the exit code.
+    """
     try:
         with sigterm_raises():
-            import typer
-
-            try:
-                code = app(prog_name=prog, standalone_mode=False)
-            except typer.Abort:  # Ctrl-C inside a prompt
-                raise KeyboardInterrupt from None
+            code = command()
     except UserError as exc:
         fail(prog, str(exc), exc.exit_code)
     except KeyboardInterrupt:

@@ -1,9 +1,10 @@
-"""`cgan-gen`: write images drawn by a cgan-edge generator.
+"""`cgan-gen`: write images drawn by a cgan-edge generator; its options, help and modes, through typer.
 
 Thin on purpose: parse, check what can be checked before the model loads
 (labels, seed, threads, the output's format and folder, what the request
 will cost), then let `Generator` and `images` do the work. Each file is
-encoded and written in turn, atomically.
+encoded and written in turn, atomically. A plain call (`--label 5 -o x.png`)
+skips typer: `gen_plain` reads it and hands it to the same `draw_labels`.
 """
 
 from __future__ import annotations
@@ -13,23 +14,17 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 
 from ..animation import DEFAULT_FPS, DEFAULT_FRAMES, MAX_FPS
 from ..contract import KEY_RECIPE
 from ..generator import Generator
-from ..images import FORMATS, encode, make_grid, scale
-from ..inputs import as_labels, new_seed
+from ..images import FORMATS
 from ..providers import PROVIDERS
-from .errors import EXIT_USAGE, UserError, printable, run_app, usage
-from .gen_shared import (
-    ANIMATION_ONLY, PROG, Frames, check_budget, check_seed_and_threads, label_tokens, load, note,
-    output_format, write_many,
-)
-from .output import STDOUT, check_destination, write_one, write_stdout
-
-DEFAULT_OUTPUT = "digits.png"
+from .errors import EXIT_USAGE, UserError, printable, run_app
+from .gen_labels import DEFAULTS, LabelsRequest, draw_labels
+from .gen_shared import ANIMATION_ONLY, PROG, Frames, check_seed_and_threads, load
+from .output import write_stdout
 
 
 app = typer.Typer(add_completion=False, help="Generate images with a cgan-edge ONNX generator.")
@@ -53,16 +48,16 @@ def cgan_gen(
             metavar="LABEL[,LABEL...]",
             help="Class to draw, by index or name (see --info); repeat it or comma-separate: 0,7.",
         ),
-    ] = None,
-    all_labels: Annotated[bool, typer.Option("--all-labels", help="Draw every class the model knows.")] = False,
-    count: Annotated[int, typer.Option("--count", "-n", min=1, metavar="N", help="Images per label.")] = 1,
+    ] = DEFAULTS.label,
+    all_labels: Annotated[bool, typer.Option("--all-labels", help="Draw every class the model knows.")] = DEFAULTS.all_labels,
+    count: Annotated[int, typer.Option("--count", "-n", min=1, metavar="N", help="Images per label.")] = DEFAULTS.count,
     seed: Annotated[
         int | None, typer.Option(min=0, metavar="N", help="Same seed, same images. Random (and printed) when omitted.")
-    ] = None,
-    grid: Annotated[bool, typer.Option("--grid", help="One picture: a row per label, COUNT columns.")] = False,
+    ] = DEFAULTS.seed,
+    grid: Annotated[bool, typer.Option("--grid", help="One picture: a row per label, COUNT columns.")] = DEFAULTS.grid,
     scale_factor: Annotated[
         int, typer.Option("--scale", min=1, metavar="K", help="Enlarge K times, nearest neighbour.")
-    ] = 1,
+    ] = DEFAULTS.scale_factor,
     output: Annotated[
         str,
         typer.Option(
@@ -72,15 +67,15 @@ def cgan_gen(
             help=f"Image to write ({', '.join(FORMATS)}: the suffix picks the format), '-' for PNG on stdout. "
             "Several images go to STEM_LABEL_INDEX.SUFFIX beside it.",
         ),
-    ] = DEFAULT_OUTPUT,
+    ] = DEFAULTS.output,
     model: Annotated[
         Path | None,
         typer.Option(metavar="PATH", help="Generator .onnx file (default: the one shipped with the package)."),
-    ] = None,
-    provider: Annotated[str, typer.Option(metavar="NAME", help=f"Execution provider: {', '.join(PROVIDERS)}.")] = "auto",
+    ] = DEFAULTS.model,
+    provider: Annotated[str, typer.Option(metavar="NAME", help=f"Execution provider: {', '.join(PROVIDERS)}.")] = DEFAULTS.provider,
     threads: Annotated[
         int | None, typer.Option(min=1, metavar="N", help="onnxruntime threads, at most 4 per core (default: all cores).")
-    ] = None,
+    ] = DEFAULTS.threads,
     info: Annotated[
         bool, typer.Option("--info", help="Print the model's spec, classes, recipe, metadata and providers.")
     ] = False,
@@ -118,7 +113,7 @@ def cgan_gen(
     if dataset is not None or per_label is not None or dataset_format is not None:
         from .gen_dataset import run_dataset  # here: only this mode needs it
 
-        given = (("--count", count != 1), ("--grid", grid), ("--output", output != DEFAULT_OUTPUT), ("--info", info),
+        given = (("--count", count != DEFAULTS.count), ("--grid", grid), ("--output", output != DEFAULTS.output), ("--info", info),
                  ("--mix", mix is not None), ("--morph", morph is not None), ("--walk", walk is not None),
                  ("--frames/--fps/--loop", animation.given()))
         run_dataset(
@@ -142,36 +137,10 @@ def cgan_gen(
         check_seed_and_threads(seed, threads)
         _print_info(load(model, provider, threads))
     else:
-        _draw_labels(label, all_labels, count=count, seed=seed, grid=grid, scale_factor=scale_factor, output=output,
-                     model=model, provider=provider, threads=threads)
-
-
-def _draw_labels(
-    label: list[str] | None, all_labels: bool, *, count: int, seed: int | None, grid: bool, scale_factor: int,
-    output: str, model: Path | None, provider: str, threads: int | None,
-) -> None:
-    """COUNT images of each label: one file, numbered files, or one grid."""
-    tokens = label_tokens(label, all_labels)
-    check_seed_and_threads(seed, threads)
-    check_destination(output)
-    image_format = output_format(output)
-
-    generator = load(model, provider, threads)
-    labels = np.arange(generator.num_classes) if all_labels else \
-        usage(as_labels, tokens, generator.num_classes, generator.class_names)
-    if output == STDOUT and not grid and len(labels) * count > 1:
-        raise UserError("-o - writes a single PNG: ask for one image or add --grid", EXIT_USAGE)
-    check_budget(generator, len(labels), count, grid, scale_factor, image_format, output)
-
-    seed = new_seed() if seed is None else seed
-    request = np.repeat(labels, count)  # grouped by label, so a grid row is one label
-    if grid or len(request) == 1:
-        images = generator.generate(request, seed)
-        picture = make_grid(images, cols=count) if grid else images[0]
-        written = write_one(output, encode(scale(picture, scale_factor), image_format))
-    else:
-        written = write_many(Path(output), generator, request, seed, scale_factor, image_format)
-    note(f"wrote {written} (seed {seed}, {generator.providers[0]})")
+        draw_labels(LabelsRequest(
+            label=label, all_labels=all_labels, count=count, seed=seed, grid=grid, scale_factor=scale_factor,
+            output=output, model=model, provider=provider, threads=threads,
+        ))
 
 
 def _print_info(generator: Generator) -> None:

@@ -1,0 +1,90 @@
+"""`cgan-gen`'s entry: a plain call (`--label 5 -o x.png`) read here, anything else handed to typer (`gen`).
+
+Importing typer and building its command from `gen.cgan_gen`'s signature cost
+about 50 ms, more than all the rest `cgan-gen` adds to onnxruntime's own
+start-up, and most calls are plain. `plain_request` reads an argument list
+made only of the plain mode's options, written `--option VALUE`, each value
+one typer would take; for anything else (--help, another mode, `--option=VALUE`,
+a value typer would refuse) it returns None and typer reads the call, so every
+message and check stays typer's. tests/test_gen_plain.py holds `OPTIONS` to
+`gen.cgan_gen`: on any argument list read here, typer reads the same values.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..providers import PROVIDERS
+from .errors import run_command
+from .gen_labels import LabelsRequest, draw_labels
+from .gen_shared import PROG
+from .launch import launch
+
+
+def natural(text: str) -> int:
+    """An integer >= 0 written in ASCII digits, as typer's `min=0` takes it; ValueError for anything else."""
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(text)
+    return int(text)
+
+
+def positive(text: str) -> int:
+    """An integer >= 1, as typer's `min=1` takes it."""
+    if (value := natural(text)) < 1:
+        raise ValueError(text)
+    return value
+
+
+def provider(text: str) -> str:
+    if text not in PROVIDERS:
+        raise ValueError(text)
+    return text
+
+
+# Each option string of the plain mode: the LabelsRequest field it sets, and how its value is read
+# (None: a flag). --label is the one option that may repeat; the others keep their last value, as in typer.
+OPTIONS: dict[str, tuple[str, Callable[[str], Any] | None]] = {
+    "--label": ("label", str), "-l": ("label", str),
+    "--all-labels": ("all_labels", None),
+    "--count": ("count", positive), "-n": ("count", positive),
+    "--seed": ("seed", natural),
+    "--grid": ("grid", None),
+    "--scale": ("scale_factor", positive),
+    "--output": ("output", str), "-o": ("output", str),
+    "--model": ("model", Path),
+    "--provider": ("provider", provider),
+    "--threads": ("threads", positive),
+}
+
+
+def plain_request(argv: Sequence[str]) -> LabelsRequest | None:
+    """The plain call `argv` asks for, or None where typer must read it."""
+    given: dict[str, Any] = {}
+    tokens = iter(argv)
+    for token in tokens:
+        if token not in OPTIONS:
+            return None
+        field, read = OPTIONS[token]
+        if read is None:
+            given[field] = True
+            continue
+        try:
+            value = read(next(tokens))
+        except (StopIteration, ValueError):  # no value, or one typer would refuse with its own message
+            return None
+        if field == "label":
+            given.setdefault(field, []).append(value)
+        else:
+            given[field] = value
+    return LabelsRequest(**given)
+
+
+def main() -> None:
+    request = plain_request(sys.argv[1:])
+    if request is None:
+        launch(PROG, "cgan_runtime.commands.gen")
+    else:
+        run_command(PROG, lambda: draw_labels(request))
