@@ -13,7 +13,6 @@ fastest round of each is reported, as `timing.Timing` does.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import tempfile
@@ -27,6 +26,7 @@ from cgan_runtime import Generator
 from cgan_runtime.dataset import BATCH_SIZE, IO_THREADS, DatasetRequest, write_dataset
 from cgan_runtime.files import commit_temps, write_temp
 
+from .command_line import model_parser
 from .machine import load
 
 
@@ -64,8 +64,7 @@ def written(generator: Generator, request: DatasetRequest, scratch: Path) -> flo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=None, help="Generator .onnx (default: the shipped one).")
+    parser = model_parser(__doc__)
     parser.add_argument("--images", type=int, default=10_240, help="Images per round (default 10,240: 40 batches).")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()

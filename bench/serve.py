@@ -18,7 +18,6 @@ Traffic goes to 127.0.0.1 only. Results: printed, and as JSON with --out.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -37,6 +36,7 @@ import numpy as np
 from cgan_runtime import Generator
 from cgan_runtime.noise import noise_for_labels
 
+from .command_line import model_parser
 from .machine import describe, load, summary
 
 CEILING_BATCH = 256
@@ -182,8 +182,7 @@ def infer_bodies(model: Path | None, folder: Path) -> dict[str, tuple[Path, dict
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=None, help="generator .onnx (default: the shipped one)")
+    parser = model_parser(__doc__)
     parser.add_argument("--seconds", type=float, default=30, help="each case's duration")
     parser.add_argument("--overload-seconds", type=float, default=60)
     parser.add_argument("--soak-seconds", type=float, default=600)
