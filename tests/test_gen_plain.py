@@ -22,7 +22,8 @@ FIELDS = {field.name for field in fields(LabelsRequest)}
 FLAGS = [option for option, (_, read) in OPTIONS.items() if read is None]
 VALUED = [option for option, (_, read) in OPTIONS.items() if read is not None]
 # Values typer takes and values it refuses (out of range, not a number, an unknown provider) or takes oddly.
-VALUES = ["0", "1", "7", "007", "-1", "+2", "1_0", " 3", "", "x.png", "-", "3,7", "cat", "auto", "cpu", "gpu", "--grid"]
+VALUES = ["0", "1", "7", "007", "-1", "+2", "1_0", " 3", str(2**53 - 1), str(2**53), "", "x.png", "-", "3,7", "cat",
+          "auto", "cpu", "gpu", "--grid"]
 # What is not the plain mode's: another mode, help, `--option=VALUE`, a stray word.
 OTHERS = ["--info", "--mix", "--frames", "--help", "--seed=1", "--", "-n1", "stray"]
 words = st.one_of(
@@ -48,6 +49,19 @@ def test_the_plain_options_are_typer_s_options_of_the_same_fields():
     typer_options = {opt: param.name for param in command.params if param.name in FIELDS for opt in param.opts}
     assert typer_options == {opt: field for opt, (field, _) in OPTIONS.items()}
     assert set(typer_options.values()) == FIELDS
+
+
+def test_the_plain_readers_take_typer_s_ranges():
+    for param in typer.main.get_command(gen.app).params:
+        minimum, maximum = getattr(param.type, "min", None), getattr(param.type, "max", None)
+        for option in set(param.opts) & set(OPTIONS):
+            read = OPTIONS[option][1]
+            for bound, outside in ((minimum, -1), (maximum, 1)):
+                if bound is not None:
+                    assert read(str(bound)) == bound
+                    if bound + outside >= 0:  # below 0 is not a number written in digits at all
+                        with pytest.raises(ValueError):
+                            read(str(bound + outside))
 
 
 @pytest.mark.parametrize(

@@ -72,7 +72,8 @@ def test_mlp_recipe_is_the_seed_recipe():
 
 @pytest.mark.parametrize(
     ("overrides", "message"),
-    [({"epochs": -1}, "epochs must be >= 1"), ({"loss": "wgan"}, "unknown loss"), ({"batch_size": 0}, "batch size")],
+    [({"epochs": -1}, "epochs must be >= 1"), ({"loss": "wgan"}, "unknown loss"), ({"batch_size": 0}, "batch size"),
+     ({"seed": 2**64}, r"seed must be in \[0, 2\*\*64\)")],
 )
 def test_train_config_rejects_bad_values(overrides, message):
     with pytest.raises(ValueError, match=message):

@@ -22,20 +22,20 @@ app = typer.Typer(add_completion=False, help="Export a training checkpoint to a 
 def export(
     ckpt: Optional[Path] = typer.Option(None, "--ckpt", metavar="PATH", help="Training checkpoint (last.pt or best.pt)."),
     upgrade: Optional[Path] = typer.Option(
-        None, "--upgrade", metavar="FILE.onnx",
+        None, "--upgrade", metavar="PATH",
         help="Instead of --ckpt: give an exported format-version-1 file class weights (in place unless -o).",
     ),
     output: Optional[Path] = typer.Option(
-        None, "--output", "-o", metavar="PATH", help="Where to write the .onnx file (default: next to the checkpoint)."
+        None, "--output", "-o", metavar="PATH", help="Where to write the .onnx file.", show_default="next to the checkpoint"
     ),
-    opset: int = typer.Option(DEFAULT_OPSET, metavar="N", help=f"ONNX opset ({MIN_OPSET} or newer)."),
+    opset: int = typer.Option(DEFAULT_OPSET, metavar="N", help=f"ONNX opset: {MIN_OPSET} up to the newest the installed onnx knows."),
     precision: str = typer.Option(
         "fp32", metavar="fp32|fp16|int8", help="fp32; fp16 (half-size weights, fp32 compute); int8 (quantized, faster). "
         "fp16 and int8 are refused if they lose over 0.5 points of label accuracy on the training data."
     ),
     data_dir: Optional[Path] = typer.Option(
-        None, metavar="PATH", help="Where the checkpoint's data set lives, for the fp16/int8 accuracy check "
-        "(default: where its training run read it)."
+        None, metavar="PATH", help="Where the checkpoint's data set lives, for the fp16/int8 accuracy check.",
+        show_default="where its training run read it",
     ),
 ) -> None:
     """Export the generator, verify it against torch, and write one self-describing .onnx file."""

@@ -29,6 +29,15 @@ TRAIN_EXTRA_HINT = "needs the train extra: pip install '.[train,cpu]' in the cga
 train_app = typer.Typer(add_completion=False, help="Train a conditional GAN.")
 eval_app = typer.Typer(add_completion=False, help="Measure a generator (checkpoint or ONNX) against its data.")
 
+
+class BareArguments(typer.core.TyperCommand):
+    """A usage line that names a required argument as the other commands' help does, `cgan-eval [OPTIONS] MODEL`:
+    typer 0.22 and later write it `{MODEL}`."""
+
+    def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:
+        pieces = super().collect_usage_pieces(ctx)
+        return [piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece for piece in pieces]
+
 DATA_DIR_HELP = "Folder holding (or receiving) the named data sets in torchvision's layout (DIR/MNIST/raw/...)."
 DATA_HELP = ("mnist, fashion-mnist, kmnist, cifar10, or a folder of class folders "
              "(DIR/CLASS/*.png, jpg, ...; class names are the folder names).")
@@ -63,11 +72,6 @@ def _recipe_values(field: str) -> str:
     if len(values) == 1:
         return _named_value("", values.pop()).strip() + ", in every recipe"
     return "the recipe's; " + ", ".join(_named_value(name, recipe[field]) for name, recipe in RECIPES.items())
-
-
-def _recipe_help(text: str, field: str) -> str:
-    # Parentheses, not brackets: rich reads "[...]" as markup and drops it.
-    return f"{text} (default: {_recipe_values(field)})."
 
 
 TRAIN_HELP = (
@@ -105,41 +109,52 @@ def _one_line(exc: BaseException) -> str:
 def train(
     ctx: typer.Context,
     data_dir: Optional[Path] = typer.Option(
-        None, metavar="PATH", help=DATA_DIR_HELP + f" Default: {DEFAULT_DATA_DIR}, or with --resume the run's own.", show_default=False
+        None, metavar="PATH", help=DATA_DIR_HELP, show_default=f"{DEFAULT_DATA_DIR}, or with --resume the run's own"
     ),
     out: Path = typer.Option(Path("runs/default"), "--out", "-o", metavar="PATH", help="Run folder: checkpoints, samples, metrics."),
     recipe: Optional[str] = typer.Option(
-        None, metavar="NAME", help=f"Recipe: {', '.join(RECIPES)} (default: {DEFAULT_RECIPE}); listed above."
+        None, metavar="|".join(RECIPES), help="Recipe, listed above.", show_default=DEFAULT_RECIPE
     ),
-    loss: Optional[str] = typer.Option(None, metavar="bce|hinge", help=_recipe_help("Loss: bce or hinge", "loss")),
-    epochs: Optional[int] = typer.Option(None, metavar="N", help=_recipe_help(
-        "Epochs to train in total, replacing the recipe's length (its epochs or min_steps steps, whichever is longer)",
-        "epochs")),
+    loss: Optional[str] = typer.Option(None, metavar="bce|hinge", help="The GAN loss.", show_default=_recipe_values("loss")),
+    epochs: Optional[int] = typer.Option(
+        None, metavar="N", show_default=_recipe_values("epochs"),
+        help="Epochs to train in total, replacing the recipe's length (its epochs or min_steps steps, whichever is longer).",
+    ),
     batch_size: Optional[int] = typer.Option(
-        None, metavar="N", help=_recipe_help("Images per step, over all processes", "batch_size")
+        None, metavar="N", help="Images per step, over all processes.", show_default=_recipe_values("batch_size")
     ),
-    lr: Optional[float] = typer.Option(None, metavar="RATE", help=_recipe_help("Adam learning rate for G and D", "lr")),
-    ema: Optional[float] = typer.Option(None, metavar="DECAY", help=_recipe_help("Decay of G's weight average, 0 = off", "ema")),
-    nz: Optional[int] = typer.Option(None, metavar="N", help=_recipe_help("Noise dimension", "nz")),
+    lr: Optional[float] = typer.Option(
+        None, metavar="RATE", help="Adam learning rate for G and D.", show_default=_recipe_values("lr")
+    ),
+    ema: Optional[float] = typer.Option(
+        None, metavar="DECAY", help="Decay of G's weight average, 0 = off.", show_default=_recipe_values("ema")
+    ),
+    nz: Optional[int] = typer.Option(None, metavar="N", help="Noise dimension.", show_default=_recipe_values("nz")),
     diversity: Optional[float] = typer.Option(
-        None, metavar="WEIGHT", help=_recipe_help("Weight of the mode-seeking penalty (MSGAN), 0 = off", "diversity")
+        None, metavar="WEIGHT", help="Weight of the mode-seeking penalty (MSGAN), 0 = off.",
+        show_default=_recipe_values("diversity"),
     ),
     critic_width: Optional[int] = typer.Option(
-        None, metavar="N", help=_recipe_help("Discriminator width: the MLP's hidden units, the conv critic's first channels "
-                                "(training only)", "critic_width"),
+        None, metavar="N", help="Discriminator width: the MLP's hidden units, the conv critic's first channels "
+        "(training only).", show_default=_recipe_values("critic_width"),
     ),
     max_steps: Optional[int] = typer.Option(None, metavar="N", help="Stop after this many steps in total (smoke runs)."),
     train_limit: Optional[int] = typer.Option(None, metavar="N", help="Train on N images only, the first of each class in turn (smoke runs)."),
-    data: Optional[str] = typer.Option(None, metavar="NAME|PATH", help=DATA_HELP + " Default: mnist."),
-    image_size: Optional[int] = typer.Option(None, metavar="N", min=1, help=IMAGE_SIZE_HELP + " Default: the images' own."),
-    channels: Optional[int] = typer.Option(None, metavar="1|3", help=CHANNELS_HELP + " Default: the images' own."),
-    skip_bad_images: bool = typer.Option(False, "--skip-bad-images", help=SKIP_HELP),
-    device: str = typer.Option("auto", metavar="auto|cpu|cuda", help="auto, cpu or cuda."),
-    threads: Optional[int] = typer.Option(
-        None, metavar="N", min=1, max=1024,
-        help="CPU threads per process (default: $OMP_NUM_THREADS, else the idle cores shared by the processes).",
+    data: Optional[str] = typer.Option(None, metavar="NAME|PATH", help=DATA_HELP, show_default="mnist"),
+    image_size: Optional[int] = typer.Option(
+        None, metavar="N", min=1, help=IMAGE_SIZE_HELP, show_default="the images' own"
     ),
-    seed: Optional[int] = typer.Option(None, metavar="N", help="Seed for weights, noise and batch order (default: 0)."),
+    channels: Optional[int] = typer.Option(None, metavar="1|3", help=CHANNELS_HELP, show_default="the images' own"),
+    skip_bad_images: bool = typer.Option(False, "--skip-bad-images", help=SKIP_HELP),
+    device: str = typer.Option("auto", metavar="auto|cpu|cuda", help="Where to train."),
+    threads: Optional[int] = typer.Option(
+        None, metavar="N", min=1, max=1024, help="CPU threads per process.",
+        show_default="$OMP_NUM_THREADS, else the idle cores shared by the processes",
+    ),
+    seed: Optional[int] = typer.Option(
+        None, metavar="N", min=0, max=TRAINING_SEED_LIMIT - 1, help="Seed for weights, noise and batch order.",
+        show_default="0",
+    ),
     resume: bool = typer.Option(
         False, "--resume", help="Continue the run in OUT; only --epochs, --max-steps, --eval and --data-dir may change."
     ),
@@ -147,12 +162,13 @@ def train(
     download: bool = typer.Option(True, "--download/--no-download", help="Download a named data set if missing."),
     evaluate: Optional[bool] = typer.Option(
         None, "--eval/--no-eval",
-        help="Score the run now and then (about a tenth of its time) to pick best.pt (default: on; without it, no best.pt).",
+        help="Score the run now and then (about a tenth of its time) to pick best.pt; without it, no best.pt.",
+        show_default="eval",
     ),
     augment: Optional[bool] = typer.Option(
         None, "--augment/--no-augment",
-        help="Show the critic shifted, cut-out (and recoloured) images, real and generated alike (DiffAugment) "
-             f"(default: on for the conv recipe below {AUGMENT_BELOW:,} training images).",
+        help="Show the critic shifted, cut-out (and recoloured) images, real and generated alike (DiffAugment).",
+        show_default=f"augment for the conv recipe below {AUGMENT_BELOW:,} training images",
     ),
 ) -> None:
     if resume and overwrite:  # continue the run, or replace it: not both
@@ -193,34 +209,37 @@ def train(
         raise exc from None
 
 
-@eval_app.command()
+@eval_app.command(cls=BareArguments)
 def evaluate(
     model: Path = typer.Argument(..., metavar="MODEL", help="A checkpoint (.pt) or an exported generator (.onnx)."),
-    data: Optional[str] = typer.Option(None, metavar="NAME|PATH", help=DATA_HELP + " Default: the data set the model was trained on."),
+    data: Optional[str] = typer.Option(
+        None, metavar="NAME|PATH", help=DATA_HELP, show_default="the data set the model was trained on"
+    ),
     data_dir: Path = typer.Option(Path(DEFAULT_DATA_DIR), metavar="PATH", help=DATA_DIR_HELP),
-    image_size: Optional[int] = typer.Option(None, metavar="N", min=1, help=IMAGE_SIZE_HELP + " Default: the model's."),
-    channels: Optional[int] = typer.Option(None, metavar="1|3", help=CHANNELS_HELP + " Default: the model's."),
+    image_size: Optional[int] = typer.Option(None, metavar="N", min=1, help=IMAGE_SIZE_HELP, show_default="the model's"),
+    channels: Optional[int] = typer.Option(None, metavar="1|3", help=CHANNELS_HELP, show_default="the model's"),
     skip_bad_images: bool = typer.Option(False, "--skip-bad-images", help=SKIP_HELP),
     json_out: Optional[Path] = typer.Option(None, "--json", metavar="PATH", help="Also write the results as JSON here."),
     per_label: Optional[int] = typer.Option(
-        None, metavar="N", min=2, help=f"Generated samples per label. Default: {PER_LABEL:,}, or as many as the data can match."
+        None, metavar="N", min=2, help="Generated samples per label.",
+        show_default=f"{PER_LABEL:,}, or as many as the data can match",
     ),
     parzen: bool = typer.Option(
         True, "--parzen/--no-parzen", help="Include the Parzen-window log-likelihood (grey 28x28 sets only)."
     ),
-    device: str = typer.Option("auto", metavar="auto|cpu|cuda", help="auto, cpu or cuda (for checkpoints and the classifier)."),
-    seed: int = typer.Option(0, metavar="N", max=TRAINING_SEED_LIMIT - 1, help="Seed for the evaluation noise."),
+    device: str = typer.Option("auto", metavar="auto|cpu|cuda", help="Where checkpoints and the classifier run."),
+    seed: int = typer.Option(0, metavar="N", min=0, max=TRAINING_SEED_LIMIT - 1, help="Seed for the evaluation noise."),
     download: bool = typer.Option(True, "--download/--no-download", help="Download a named data set if missing."),
     threads: Optional[int] = typer.Option(
-        None, metavar="N", min=1, max=1024, help="CPU threads (default: $OMP_NUM_THREADS, else the idle cores)."
+        None, metavar="N", min=1, max=1024, help="CPU threads.", show_default="$OMP_NUM_THREADS, else the idle cores"
     ),
     cas: bool = typer.Option(
         False, "--cas", help="Also the Classification Accuracy Score: the classifier trained on generated images "
         "only, tested on real ones, per label, beside the same classifier trained on real images."
     ),
     cas_per_label: Optional[int] = typer.Option(
-        None, metavar="N", min=1, help="Generated training images per label for --cas. Default: as many as the real training "
-        "split holds of each label."
+        None, metavar="N", min=1, help="Generated training images per label for --cas.",
+        show_default="as many as the real training split holds of each label",
     ),
 ) -> None:
     """Label accuracy, FID and within-label FID in a classifier's feature space, Parzen log-likelihood."""

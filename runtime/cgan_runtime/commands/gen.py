@@ -20,6 +20,7 @@ from ..animation import DEFAULT_FPS, DEFAULT_FRAMES, MAX_FPS
 from ..contract import KEY_RECIPE
 from ..generator import Generator
 from ..images import FORMATS
+from ..inputs import SEED_LIMIT
 from ..providers import PROVIDERS
 from .errors import EXIT_USAGE, UserError, printable, run_app
 from .gen_labels import DEFAULTS, LabelsRequest, draw_labels
@@ -52,7 +53,8 @@ def cgan_gen(
     all_labels: Annotated[bool, typer.Option("--all-labels", help="Draw every class the model knows.")] = DEFAULTS.all_labels,
     count: Annotated[int, typer.Option("--count", "-n", min=1, metavar="N", help="Images per label.")] = DEFAULTS.count,
     seed: Annotated[
-        int | None, typer.Option(min=0, metavar="N", help="Same seed, same images. Random (and printed) when omitted.")
+        int | None,
+        typer.Option(min=0, max=SEED_LIMIT - 1, metavar="N", help="Same seed, same images.", show_default="random, printed"),
     ] = DEFAULTS.seed,
     grid: Annotated[bool, typer.Option("--grid", help="One picture: a row per label, COUNT columns.")] = DEFAULTS.grid,
     scale_factor: Annotated[
@@ -70,11 +72,12 @@ def cgan_gen(
     ] = DEFAULTS.output,
     model: Annotated[
         Path | None,
-        typer.Option(metavar="PATH", help="Generator .onnx file (default: the one shipped with the package)."),
+        typer.Option(metavar="PATH", help="Generator .onnx file.", show_default="the one shipped with the package"),
     ] = DEFAULTS.model,
-    provider: Annotated[str, typer.Option(metavar="NAME", help=f"Execution provider: {', '.join(PROVIDERS)}.")] = DEFAULTS.provider,
+    provider: Annotated[str, typer.Option(metavar="|".join(PROVIDERS), help="onnxruntime's execution provider.")] = DEFAULTS.provider,
     threads: Annotated[
-        int | None, typer.Option(min=1, metavar="N", help="onnxruntime threads, at most 4 per core (default: all cores).")
+        int | None,
+        typer.Option(min=1, metavar="N", help="onnxruntime threads, at most 4 per core.", show_default="all cores"),
     ] = DEFAULTS.threads,
     info: Annotated[
         bool, typer.Option("--info", help="Print the model's spec, classes, recipe, metadata and providers.")
@@ -88,10 +91,15 @@ def cgan_gen(
     walk: Annotated[
         str | None, typer.Option(metavar="LABEL", help="Animate one label's handwriting changing (.gif/.webp, or --grid).")
     ] = None,
-    frames: Annotated[int | None, typer.Option(metavar="N", help=f"Frames of --morph / --walk (default {DEFAULT_FRAMES}).")] = None,
-    fps: Annotated[int | None, typer.Option(metavar="N", help=f"Frames per second of the animation, 1 to {MAX_FPS} (default {DEFAULT_FPS}).")] = None,
+    frames: Annotated[
+        int | None, typer.Option(min=2, metavar="N", help="Frames of --morph / --walk.", show_default=str(DEFAULT_FRAMES))
+    ] = None,
+    fps: Annotated[
+        int | None,
+        typer.Option(min=1, max=MAX_FPS, metavar="N", help="Frames per second of the animation.", show_default=str(DEFAULT_FPS)),
+    ] = None,
     loop: Annotated[
-        bool | None, typer.Option("--loop/--no-loop", help="Play the animation forever (the default), or once.")
+        bool | None, typer.Option("--loop/--no-loop", help="Play the animation forever, or once.", show_default="loop")
     ] = None,
     dataset: Annotated[
         Path | None,
@@ -100,7 +108,8 @@ def cgan_gen(
     ] = None,
     per_label: Annotated[int | None, typer.Option(min=1, metavar="N", help="Images of each label in --dataset.")] = None,
     dataset_format: Annotated[
-        str | None, typer.Option("--format", metavar="png|npz", help="--dataset's format (default: npz for a PATH ending in .npz, else png).")
+        str | None,
+        typer.Option("--format", metavar="png|npz", help="--dataset's format.", show_default="npz for a PATH ending in .npz, else png"),
     ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")

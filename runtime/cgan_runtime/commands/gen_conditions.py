@@ -108,10 +108,6 @@ def _check_request(condition: Condition, frames: Frames, count: int, grid: bool,
         return output_format(output)
     if count != 1:
         raise UserError(f"--count is for labels and --mix; --{condition.kind} draws --frames images", EXIT_USAGE)
-    if frames.count is not None and frames.count < 2:
-        raise UserError(f"--frames must be at least 2, got {frames.count}", EXIT_USAGE)
-    if frames.fps is not None and not 1 <= frames.fps <= MAX_FPS:
-        raise UserError(f"--fps must be between 1 and {MAX_FPS}, got {frames.fps}", EXIT_USAGE)
     if grid:
         if frames.fps is not None or frames.loop is not None:
             raise UserError("--grid draws a still strip: --fps and --loop are for animations", EXIT_USAGE)

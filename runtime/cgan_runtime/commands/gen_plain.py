@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..inputs import SEED_LIMIT
 from ..providers import PROVIDERS
 from .errors import run_command
 from .gen_labels import LabelsRequest, draw_labels
@@ -24,18 +25,18 @@ from .gen_shared import PROG
 from .launch import launch
 
 
-def natural(text: str) -> int:
-    """An integer >= 0 written in ASCII digits, as typer's `min=0` takes it; ValueError for anything else."""
-    if not (text.isascii() and text.isdigit()):
-        raise ValueError(text)
-    return int(text)
+def integer(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """A reader of the integers typer's `min=minimum, max=maximum` takes, written in ASCII digits."""
 
+    def read(text: str) -> int:
+        if not (text.isascii() and text.isdigit()):
+            raise ValueError(text)
+        value = int(text)
+        if value < minimum or (maximum is not None and value > maximum):
+            raise ValueError(text)
+        return value
 
-def positive(text: str) -> int:
-    """An integer >= 1, as typer's `min=1` takes it."""
-    if (value := natural(text)) < 1:
-        raise ValueError(text)
-    return value
+    return read
 
 
 def provider(text: str) -> str:
@@ -49,14 +50,14 @@ def provider(text: str) -> str:
 OPTIONS: dict[str, tuple[str, Callable[[str], Any] | None]] = {
     "--label": ("label", str), "-l": ("label", str),
     "--all-labels": ("all_labels", None),
-    "--count": ("count", positive), "-n": ("count", positive),
-    "--seed": ("seed", natural),
+    "--count": ("count", integer(1)), "-n": ("count", integer(1)),
+    "--seed": ("seed", integer(0, SEED_LIMIT - 1)),
     "--grid": ("grid", None),
-    "--scale": ("scale_factor", positive),
+    "--scale": ("scale_factor", integer(1)),
     "--output": ("output", str), "-o": ("output", str),
     "--model": ("model", Path),
     "--provider": ("provider", provider),
-    "--threads": ("threads", positive),
+    "--threads": ("threads", integer(1)),
 }
 
 

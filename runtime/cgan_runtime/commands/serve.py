@@ -36,14 +36,16 @@ app = typer.Typer(add_completion=False, help="Serve a cgan-edge ONNX generator o
 @app.command()
 def cgan_serve(
     model: Annotated[
-        Path | None, typer.Option(metavar="PATH", help="Generator .onnx file (default: the one shipped with the package).")
+        Path | None,
+        typer.Option(metavar="PATH", help="Generator .onnx file.", show_default="the one shipped with the package"),
     ] = None,
     host: Annotated[str, typer.Option(metavar="ADDRESS", help="Address to listen on; anything but loopback needs --api-key or --insecure.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, metavar="N", help="Port to listen on (0: any free one).")] = 8000,
     threads: Annotated[
-        int | None, typer.Option(min=1, metavar="N", help="onnxruntime threads, at most 4 per core (default: all cores).")
+        int | None,
+        typer.Option(min=1, metavar="N", help="onnxruntime threads, at most 4 per core.", show_default="all cores"),
     ] = None,
-    provider: Annotated[str, typer.Option(metavar="NAME", help=f"Execution provider: {', '.join(PROVIDERS)}.")] = "auto",
+    provider: Annotated[str, typer.Option(metavar="|".join(PROVIDERS), help="onnxruntime's execution provider.")] = "auto",
     max_batch: Annotated[int, typer.Option(min=1, metavar="N", help="Most images in one model run.")] = Settings.max_batch,
     max_delay_ms: Annotated[
         float, typer.Option(min=0, max=MAX_DELAY_MS, metavar="MS", help="How long a request may wait for others to join its batch.")
@@ -51,13 +53,13 @@ def cgan_serve(
     max_queue: Annotated[int, typer.Option(min=1, metavar="N", help="Images waiting for the model beyond which requests get 503.")] = Settings.max_queue,
     max_images: Annotated[int, typer.Option(min=1, metavar="N", help="Most images in one request (more: 413).")] = Settings.max_images,
     model_name: Annotated[
-        str | None, typer.Option(metavar="NAME", help="The model's name in /v2/models/NAME (default: the file's stem).")
+        str | None, typer.Option(metavar="NAME", help="The model's name in /v2/models/NAME.", show_default="the file's stem")
     ] = None,
     api_key: Annotated[
         str | None, typer.Option(metavar="KEY", envvar="CGAN_SERVE_API_KEY", help="Require 'Authorization: Bearer KEY' (health checks excepted).")
     ] = None,
     insecure: Annotated[bool, typer.Option("--insecure", help="Listen beyond loopback without an API key.")] = False,
-    log_level: Annotated[str, typer.Option(metavar="LEVEL", help=f"{', '.join(LOG_LEVELS)}; debug logs every request.")] = "info",
+    log_level: Annotated[str, typer.Option(metavar="|".join(LOG_LEVELS), help="What to log; debug logs every request.")] = "info",
 ) -> None:
     """Serve images over HTTP: V2 inference at /v2/models/NAME/infer, pictures at /generate, metrics at /metrics."""
     _require_extra()
