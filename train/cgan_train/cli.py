@@ -32,7 +32,7 @@ eval_app = typer.Typer(add_completion=False, help="Measure a generator (checkpoi
 
 class BareArguments(typer.core.TyperCommand):
     """A usage line that names a required argument as the other commands' help does, `cgan-eval [OPTIONS] MODEL`:
-    typer 0.22 and later write it `{MODEL}`."""
+    recent typer releases (0.28) write it `{MODEL}`."""
 
     def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:
         pieces = super().collect_usage_pieces(ctx)
