@@ -7,7 +7,8 @@ made only of the plain mode's options, written `--option VALUE`, each value
 one typer would take; for anything else (--help, another mode, `--option=VALUE`,
 a value typer would refuse) it returns None and typer reads the call, so every
 message and check stays typer's. tests/test_gen_plain.py holds `OPTIONS` to
-`gen.cgan_gen`: on any argument list read here, typer reads the same values.
+`gen.cgan_gen`: the same option strings and ranges, and on any argument list
+read here, the same request typer hands the plain mode.
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ def plain_request(argv: Sequence[str]) -> LabelsRequest | None:
 
 
 def main() -> None:
+    """`cgan-gen`: the plain mode at once for a plain call, else typer's command (imported under `launching`)."""
     request = plain_request(sys.argv[1:])
     if request is None:
         launch(PROG, "cgan_runtime.commands.gen")
