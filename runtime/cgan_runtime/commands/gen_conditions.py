@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..animation import ANIMATION_FORMATS, DEFAULT_FPS, DEFAULT_FRAMES, MAX_FPS, encode_animation, morph, walk
+from ..animation import ANIMATION_FORMATS, DEFAULT_FPS, DEFAULT_FRAMES, encode_animation, morph, walk
 from ..arguments import parse_class, parse_mix
 from ..budget import check_memory, check_picture, request_bytes
 from ..generator import Generator, cannot_mix
