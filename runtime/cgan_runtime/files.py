@@ -11,7 +11,7 @@ file over a device node would destroy it.
 Temp files are `.NAME.RANDOM.tmp` beside the destination, created with
 O_EXCL, so a stale one left by a killed run is never reused or trusted; it
 is removed on any exception, SIGTERM included once the command has turned
-SIGTERM into an exception (`cgan_runtime.commands.errors.run_app` does).
+SIGTERM into an exception (`cgan_runtime.commands.errors.run_command` does).
 
 Failures are OSError subclasses whose message names the path: the library
 raises them, the commands turn them into one line and an exit code.

@@ -106,7 +106,7 @@ def serve(asgi_app: object, listener: socket.socket, log_level: str) -> None:
     )
     server = uvicorn.Server(config)
     # uvicorn catches SIGTERM and SIGINT while it serves, then raises them again for the handlers it found:
-    # these, so that a requested stop ends in exit 0 rather than in run_app's "terminated".
+    # these, so that a requested stop ends in exit 0 rather than in run_command's "terminated".
     previous = {sig: signal.signal(sig, lambda signum, frame: None) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         asyncio.run(server.serve(sockets=[listener]))
