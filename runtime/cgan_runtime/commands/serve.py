@@ -9,7 +9,6 @@ it stops accepting, lets the requests in flight finish (for at most
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import signal
 import socket
@@ -107,7 +106,7 @@ def serve(asgi_app: object, listener: socket.socket, log_level: str) -> None:
     # these, so that a requested stop ends in exit 0 rather than in run_app's "terminated".
     previous = {sig: signal.signal(sig, lambda signum, frame: None) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        asyncio.run(server.serve(sockets=[listener]))
+        server.run(sockets=[listener])  # on the loop the config names: uvloop where installed
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -118,7 +117,7 @@ def serve(asgi_app: object, listener: socket.socket, log_level: str) -> None:
 
 def _require_extra() -> None:
     """One line naming the extra when the web stack is not installed."""
-    for module in ("starlette", "uvicorn", "prometheus_client"):
+    for module in ("starlette", "uvicorn", "prometheus_client", "orjson"):
         try:
             __import__(module)
         except ImportError:
