@@ -31,6 +31,8 @@ from .pictures import parse_query, render
 from .protocol import HEADER_LENGTH, BadRequest, infer_response, model_metadata, parse_infer
 from .settings import Settings
 
+_timeout = getattr(asyncio, "timeout", None)  # Python 3.11+
+
 log = logging.getLogger("cgan_serve")
 SERVER_NAME = "cgan-serve"
 RETRY_AFTER_S = 1  # what a refused client is told to wait: about one batch's time, rounded up
@@ -118,10 +120,10 @@ def build_app(generator: Generator, settings: Settings) -> Starlette:
         state["ready"] = False
         await batcher.stop()  # after the server has finished the requests in flight
 
-    endpoints = {
+    endpoints = {  # routes are tried in this order: the busiest first
+        infer: "/v2/models/{name}/infer", generate: "/generate",
         live: "/v2/health/live", ready: "/v2/health/ready", server_metadata: "/v2",
-        model: "/v2/models/{name}", model_ready: "/v2/models/{name}/ready", infer: "/v2/models/{name}/infer",
-        generate: "/generate", prometheus: "/metrics",
+        model: "/v2/models/{name}", model_ready: "/v2/models/{name}/ready", prometheus: "/metrics",
     }
     routes = [
         Route(path, endpoint, methods=["POST"] if endpoint is infer else ["GET"]) for endpoint, path in endpoints.items()
@@ -170,7 +172,10 @@ async def _read_body(declared: str | None, receive: Receive, limit: int) -> byte
                 return b"".join(chunks)
 
     try:
-        return await asyncio.wait_for(read(), BODY_TIMEOUT_S)
+        if _timeout is None:  # Python 3.10
+            return await asyncio.wait_for(read(), BODY_TIMEOUT_S)
+        async with _timeout(BODY_TIMEOUT_S):  # no task of its own, as wait_for makes for each call
+            return await read()
     except asyncio.TimeoutError:
         raise BadRequest(f"the body did not arrive within {BODY_TIMEOUT_S:g} s", 408) from None
 
