@@ -2,6 +2,7 @@
 
     python -m bench.serve                      # the full run: 30 s a case, overload 60 s, soak 600 s
     python -m bench.serve --seconds 15 --overload-seconds 20 --soak-seconds 120   # a short run
+    python -m bench.serve --cases a,b --seconds 20   # some cases only (a and b: the target's ratio)
 
 (a) bare onnxruntime at batch 256 (the ceiling); (b) 64 clients, one image per
 V2 `infer` (JSON tensors); (c) the same with batching off (--max-batch 1); (d)
@@ -40,6 +41,7 @@ from .command_line import model_parser
 from .machine import describe, load, summary
 
 CEILING_BATCH = 256
+CASES = ("a", "b", "b0", "c", "d", "e", "overload", "soak")
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -187,7 +189,14 @@ def main() -> None:
     parser.add_argument("--overload-seconds", type=float, default=60)
     parser.add_argument("--soak-seconds", type=float, default=600)
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    parser.add_argument("--cases", default=",".join(CASES),
+                        help=f"comma-separated cases to run, of {','.join(CASES)} (b0: the health check, beside b)")
     args = parser.parse_args()
+    cases = set(args.cases.split(","))
+    if not cases <= set(CASES):
+        parser.error(f"--cases: unknown {', '.join(sorted(cases - set(CASES)))}; the cases are {','.join(CASES)}")
+    if "soak" in cases and "b" not in cases:
+        parser.error("--cases: soak runs at half of b's rate, so it needs b too")
     machine = describe()
     print(summary(machine), flush=True)
     results: dict[str, Any] = {"machine": machine, "cases": []}
@@ -197,42 +206,54 @@ def main() -> None:
         shown = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()}
         print(json.dumps(shown), flush=True)
 
-    report(ceiling(args.model, min(args.seconds, 10)))
+    if "a" in cases:
+        report(ceiling(args.model, min(args.seconds, 10)))
     with tempfile.TemporaryDirectory() as folder:
         bodies = infer_bodies(args.model, Path(folder))
-        server = Server(args.model)
-        infer = f"{server.url}/v2/models/{_model_name(args.model)}/infer"
+        path = f"/v2/models/{_model_name(args.model)}/infer"
         one, headers_one = bodies["one"]
-        report({"case": "b", "what": "V2 infer, 1 image, 64 clients",
-                **loaded(server, infer, 64, args.seconds, 1, body=one, headers=headers_one)})
-        capacity = results["cases"][-1]["requests_per_s"]
-        report({"case": "b0", "what": "GET /v2/health/live, 64 clients: HTTP alone, no model",
-                **loaded(server, f"{server.url}/v2/health/live", 64, args.seconds, 0)})
-        report({"case": "d", "what": "/generate PNG, 64 clients",
-                **loaded(server, f"{server.url}/generate?label=5&seed=0", 64, args.seconds, 1)})
-        for key, what in (("many_binary", "V2 infer, 64 images (binary tensors), 16 clients"),
-                          ("many_json", "V2 infer, 64 images (JSON tensors), 16 clients")):
-            body, headers = bodies[key]
-            report({"case": "e", "what": what, **loaded(server, infer, 16, args.seconds, 64, body=body, headers=headers)})
-        batches = _batch_mean(server.metrics())
-        server.stop()
-        results["mean_batch_images_b_to_e"] = batches
+        if cases & {"b", "b0", "d", "e"}:
+            server = Server(args.model)
+            if "b" in cases:
+                row = loaded(server, server.url + path, 64, args.seconds, 1, body=one, headers=headers_one)
+                row["mean_batch_images"] = _batch_mean(server.metrics())  # b runs first on this server
+                report({"case": "b", "what": "V2 infer, 1 image, 64 clients", **row})
+                capacity = row["requests_per_s"]
+            if "b0" in cases:
+                report({"case": "b0", "what": "GET /v2/health/live, 64 clients: HTTP alone, no model",
+                        **loaded(server, f"{server.url}/v2/health/live", 64, args.seconds, 0)})
+            if "d" in cases:
+                report({"case": "d", "what": "/generate PNG, 64 clients",
+                        **loaded(server, f"{server.url}/generate?label=5&seed=0", 64, args.seconds, 1)})
+            if "e" in cases:
+                for key, what in (("many_binary", "V2 infer, 64 images (binary tensors), 16 clients"),
+                                  ("many_json", "V2 infer, 64 images (JSON tensors), 16 clients")):
+                    body, headers = bodies[key]
+                    report({"case": "e", "what": what,
+                            **loaded(server, server.url + path, 16, args.seconds, 64, body=body, headers=headers)})
+            results["mean_batch_images_b_to_e"] = _batch_mean(server.metrics())
+            server.stop()
 
-        unbatched = Server(args.model, "--max-batch", "1")
-        report({"case": "c", "what": "V2 infer, 1 image, 64 clients, --max-batch 1",
-                **loaded(unbatched, infer.replace(server.url, unbatched.url), 64, args.seconds, 1, body=one, headers=headers_one)})
-        unbatched.stop()
+        if "c" in cases:
+            unbatched = Server(args.model, "--max-batch", "1")
+            report({"case": "c", "what": "V2 infer, 1 image, 64 clients, --max-batch 1",
+                    **loaded(unbatched, unbatched.url + path, 64, args.seconds, 1, body=one, headers=headers_one)})
+            unbatched.stop()
 
-        queue = 64
-        overloaded = Server(args.model, "--max-queue", str(queue), "--max-images", "1")
-        row = loaded(overloaded, infer.replace(server.url, overloaded.url), 10 * queue, args.overload_seconds, 1,
-                     body=one, headers=headers_one)
-        row.update(peak_rss_mib=overloaded.memory_kib("VmHWM") / 1024, still_ready=overloaded._ready(),
-                   only_200_and_503=set(row["statuses"]) <= {200, 503}, exit_code=overloaded.stop())
-        report({"case": "overload", "what": f"{10 * queue} clients, queue of {queue} images", **row})
+        if "overload" in cases:
+            queue = 64
+            overloaded = Server(args.model, "--max-queue", str(queue), "--max-images", "1")
+            row = loaded(overloaded, overloaded.url + path, 10 * queue, args.overload_seconds, 1,
+                         body=one, headers=headers_one)
+            row.update(peak_rss_mib=overloaded.memory_kib("VmHWM") / 1024, still_ready=overloaded._ready(),
+                       only_200_and_503=set(row["statuses"]) <= {200, 503}, exit_code=overloaded.stop())
+            report({"case": "overload", "what": f"{10 * queue} clients, queue of {queue} images", **row})
 
+        if "soak" not in cases:
+            _finish(args, results)
+            return
         soaked = Server(args.model)
-        url = infer.replace(server.url, soaked.url)
+        url = soaked.url + path
         clients = 16
         warm = loaded(soaked, url, clients, min(10.0, args.soak_seconds / 10), 1, body=one, headers=headers_one,
                       rate=capacity / 2 / clients)
@@ -242,6 +263,15 @@ def main() -> None:
         row.update(rss_start_mib=rss_start / 1024, rss_end_mib=rss_end / 1024, rss_growth=rss_end / rss_start - 1,
                    target_requests_per_s=capacity / 2, warm_up_statuses=warm["statuses"], exit_code=soaked.stop())
         report({"case": "soak", "what": f"{args.soak_seconds:g} s at half of (b)", **row})
+    _finish(args, results)
+
+
+def _finish(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    """Print the share of (a) that (b) reached, when both ran; write the JSON if asked."""
+    rates = {row["case"]: row["images_per_s"] for row in results["cases"] if row["case"] in ("a", "b")}
+    if len(rates) == 2:
+        results["b_share_of_a"] = rates["b"] / rates["a"]
+        print(f"(b) reached {results['b_share_of_a']:.1%} of (a)", flush=True)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2) + "\n")

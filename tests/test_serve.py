@@ -241,3 +241,26 @@ def test_a_client_that_is_slow_to_send_its_headers_is_cut_off(mixing_generator, 
             assert silent.recv(100) == b"" and slow.recv(100) == b""  # closed by the server
             assert time.monotonic() - start < 5
         assert request(f"{url}/v2").status == 200  # a prompt client is served as before
+
+
+@pytest.mark.parametrize("timer", ["asyncio.timeout", "wait_for"])  # wait_for: Python 3.10's way
+def test_a_body_that_does_not_arrive_in_time_gets_408_and_the_connection_closed(mixing_generator, monkeypatch, timer):
+    from cgan_runtime.serve import app as serve_app
+
+    monkeypatch.setattr(serve_app, "BODY_TIMEOUT_S", 0.3)
+    if timer == "wait_for":
+        monkeypatch.setattr(serve_app, "_timeout", None)
+    with running_server(mixing_generator) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            conn.sendall(f"POST /v2/models/{MODEL_NAME}/infer HTTP/1.1\r\nHost: x\r\n"
+                         f"Content-Length: 100\r\n\r\n{{".encode())  # one byte of the 100, then nothing
+            start = time.monotonic()
+            answer = chunk = conn.recv(4096)
+            while chunk:  # until the server closes
+                chunk = conn.recv(4096)
+                answer += chunk
+        assert time.monotonic() - start < 5
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 ") and b"connection: close" in head.lower()
+    assert json.loads(body) == {"error": "the body did not arrive within 0.3 s"}

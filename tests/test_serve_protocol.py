@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,7 +14,7 @@ pytest.importorskip("starlette", reason="the serve extra is not installed")
 
 from cgan_runtime import Generator
 from cgan_runtime.serve.pictures import PARAMETERS, parse_query
-from cgan_runtime.serve.protocol import BadRequest, parse_infer
+from cgan_runtime.serve.protocol import BadRequest, InferRequest, infer_response, parse_infer
 
 from support import TINY_MIXING_MODEL
 
@@ -67,3 +68,16 @@ def test_a_generate_query_is_a_checked_request_or_a_bad_request(items):
         assert exc.status in (400, 413) and "\n" not in str(exc)
         return
     assert 1 <= len(picture.labels) <= MAX_IMAGES
+
+
+def test_json_output_reads_back_as_the_same_float32_bits():
+    """The shortest text orjson writes for each float32 gives that float32 again through a float64 reader."""
+    bits = np.random.default_rng(0).integers(0, 2**32, 1_000_000, dtype=np.uint64).astype(np.uint32)
+    values = bits.view(np.float32)
+    edges = [0.0, -0.0, 1.0, -1.0, 1e-45, -1e-45, 1.1754942e-38, 1.1754944e-38, 3.4028235e38, 0.99999994, 0.1]
+    values = np.concatenate([values[np.isfinite(values)], np.array(edges, np.float32)])
+    images = values.reshape(-1, 1, 1, 1)
+    request = InferRequest(np.zeros((len(values), SPEC.nz), np.float32), np.zeros(len(values), np.int64), None, False, None)
+    body, _ = infer_response("m", request, images)
+    data = json.loads(body)["outputs"][0]["data"]
+    np.testing.assert_array_equal(np.array(data, np.float32).view(np.uint32), values.view(np.uint32))

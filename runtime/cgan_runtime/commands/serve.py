@@ -9,8 +9,8 @@ it stops accepting, lets the requests in flight finish (for at most
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
+import os
 import signal
 import socket
 import sys
@@ -28,6 +28,10 @@ from .loading import load_generator
 PROG = "cgan-serve"
 GRACE_S = 30  # how long requests in flight may take to finish once a stop is asked for
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+# The model's threads leave one core to the event loop, which parses and answers every request: with a
+# thread on every core, onnxruntime's threads (spinning between runs) took the loop's CPU, and one-image
+# requests on 2 cores cost twice the CPU each (measured: docs/performance.md, Serving).
+MODEL_THREADS = max(1, (os.cpu_count() or 1) - 1)
 MAX_DELAY_MS = 1000
 
 app = typer.Typer(add_completion=False, help="Serve a cgan-edge ONNX generator over HTTP.")
@@ -42,9 +46,9 @@ def cgan_serve(
     host: Annotated[str, typer.Option(metavar="ADDRESS", help="Address to listen on; anything but loopback needs --api-key or --insecure.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, metavar="N", help="Port to listen on (0: any free one).")] = 8000,
     threads: Annotated[
-        int | None,
-        typer.Option(min=1, metavar="N", help="onnxruntime threads, at most 4 per core.", show_default="all cores"),
-    ] = None,
+        int,
+        typer.Option(min=1, metavar="N", help="onnxruntime threads, at most 4 per core.", show_default="the cores but one"),
+    ] = MODEL_THREADS,
     provider: Annotated[str, typer.Option(metavar="|".join(PROVIDERS), help="onnxruntime's execution provider.")] = "auto",
     max_batch: Annotated[int, typer.Option(min=1, metavar="N", help="Most images in one model run.")] = Settings.max_batch,
     max_delay_ms: Annotated[
@@ -67,8 +71,7 @@ def cgan_serve(
         raise UserError(f"--provider must be one of {', '.join(PROVIDERS)}, got {provider!r}", EXIT_USAGE)
     if log_level not in LOG_LEVELS:
         raise UserError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}", EXIT_USAGE)
-    if threads is not None:
-        usage(check_threads, threads, prefix="--")
+    usage(check_threads, threads, prefix="--")
     if max_images > max_queue:
         raise UserError(f"--max-images ({max_images}) cannot exceed --max-queue ({max_queue})", EXIT_USAGE)
     if not _is_loopback(host) and api_key is None and not insecure:
@@ -109,7 +112,7 @@ def serve(asgi_app: object, listener: socket.socket, log_level: str) -> None:
     # these, so that a requested stop ends in exit 0 rather than in run_command's "terminated".
     previous = {sig: signal.signal(sig, lambda signum, frame: None) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        asyncio.run(server.serve(sockets=[listener]))
+        server.run(sockets=[listener])  # on the loop the config names: uvloop where installed
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -120,7 +123,7 @@ def serve(asgi_app: object, listener: socket.socket, log_level: str) -> None:
 
 def _require_extra() -> None:
     """One line naming the extra when the web stack is not installed."""
-    for module in ("starlette", "uvicorn", "prometheus_client"):
+    for module in ("starlette", "uvicorn", "prometheus_client", "orjson"):
         try:
             __import__(module)
         except ImportError:

@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 import numpy as np
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -30,6 +30,8 @@ from .metrics import CONTENT_TYPE, Metrics
 from .pictures import parse_query, render
 from .protocol import HEADER_LENGTH, BadRequest, infer_response, model_metadata, parse_infer
 from .settings import Settings
+
+_timeout = getattr(asyncio, "timeout", None)  # Python 3.11+
 
 log = logging.getLogger("cgan_serve")
 SERVER_NAME = "cgan-serve"
@@ -77,21 +79,27 @@ def build_app(generator: Generator, settings: Settings) -> Starlette:
         return JSONResponse({"name": SERVER_NAME, "version": __version__, "extensions": ["binary_tensor_data"]})
 
     async def model(request: Request) -> Response:
-        _check_model(request, name)
+        _check_model(request.path_params["name"], name)
         return JSONResponse(metadata)
 
     async def model_ready(request: Request) -> Response:
-        _check_model(request, name)
+        _check_model(request.path_params["name"], name)
         return Response(status_code=200 if state["ready"] else 503)
 
-    async def infer(request: Request) -> Response:
-        _check_model(request, name)
-        body = await _read_body(request, limit)
-        inputs = parse_infer(body, request.headers.get(HEADER_LENGTH), spec, can_mix, settings.max_images)
+    @_AsgiEndpoint
+    async def infer(scope: Scope, receive: Receive, send: Send) -> None:
+        # The hot path, as a bare ASGI app: Starlette's Request and Response objects cost more per
+        # request than the rest of a one-image answer. Errors are raised, as in the other
+        # endpoints, for the app's exception handlers to answer.
+        _check_model(scope["path_params"]["name"], name)
+        body = await _read_body(_header(scope, b"content-length"), receive, limit)
+        inputs = parse_infer(body, _header(scope, HEADER_LENGTH), spec, can_mix, settings.max_images)
         images = await batcher.submit(inputs.noise, inputs.labels, inputs.weights)
         content, headers = infer_response(name, inputs, images)
-        media = "application/octet-stream" if inputs.binary_output else "application/json"
-        return Response(content, media_type=media, headers=headers)
+        media = b"application/octet-stream" if inputs.binary_output else b"application/json"
+        start = [(b"content-length", b"%d" % len(content)), (b"content-type", media), *headers]
+        await send({"type": "http.response.start", "status": 200, "headers": start})
+        await send({"type": "http.response.body", "body": content})
 
     async def generate(request: Request) -> Response:
         picture = parse_query(request.query_params.multi_items(), spec, can_mix, settings.max_images)
@@ -112,10 +120,10 @@ def build_app(generator: Generator, settings: Settings) -> Starlette:
         state["ready"] = False
         await batcher.stop()  # after the server has finished the requests in flight
 
-    endpoints = {
+    endpoints = {  # routes are tried in this order: the busiest first
+        infer: "/v2/models/{name}/infer", generate: "/generate",
         live: "/v2/health/live", ready: "/v2/health/ready", server_metadata: "/v2",
-        model: "/v2/models/{name}", model_ready: "/v2/models/{name}/ready", infer: "/v2/models/{name}/infer",
-        generate: "/generate", prometheus: "/metrics",
+        model: "/v2/models/{name}", model_ready: "/v2/models/{name}/ready", prometheus: "/metrics",
     }
     routes = [
         Route(path, endpoint, methods=["POST"] if endpoint is infer else ["GET"]) for endpoint, path in endpoints.items()
@@ -131,28 +139,43 @@ def build_app(generator: Generator, settings: Settings) -> Starlette:
     return app
 
 
-def _check_model(request: Request, name: str) -> None:
-    if request.path_params["name"] != name:
-        raise HTTPException(404, f"unknown model {request.path_params['name']!r}: this server serves {name!r}")
+def _check_model(asked: str, name: str) -> None:
+    if asked != name:
+        raise HTTPException(404, f"unknown model {asked!r}: this server serves {name!r}")
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+def _header(scope: Scope, key: bytes) -> str | None:
+    """The first value of header `key` (lower case), as Starlette's `Request.headers.get` gives it."""
+    for header, value in scope["headers"]:
+        if header == key:
+            return value.decode("latin-1")
+    return None
+
+
+async def _read_body(declared: str | None, receive: Receive, limit: int) -> bytes:
     """The body, refused (413) as soon as it is known to pass `limit`: from Content-Length, before reading."""
-    declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BadRequest(f"the body is {int(declared):,} bytes: this server takes at most {limit:,}", 413)
 
     async def read() -> bytes:
         chunks, size = [], 0
-        async for chunk in request.stream():
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect()
+            chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
                 raise BadRequest(f"the body passes {limit:,} bytes, the most this server takes", 413)
             chunks.append(chunk)
-        return b"".join(chunks)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
     try:
-        return await asyncio.wait_for(read(), BODY_TIMEOUT_S)
+        if _timeout is None:  # Python 3.10
+            return await asyncio.wait_for(read(), BODY_TIMEOUT_S)
+        async with _timeout(BODY_TIMEOUT_S):  # no task of its own, as wait_for makes for each call
+            return await read()
     except asyncio.TimeoutError:
         raise BadRequest(f"the body did not arrive within {BODY_TIMEOUT_S:g} s", 408) from None
 
@@ -180,6 +203,16 @@ async def _queue_full(request: Request, exc: Exception) -> Response:
 async def _server_error(request: Request, exc: Exception) -> Response:
     log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
     return _error(500, "internal error: see the server's log")
+
+
+class _AsgiEndpoint:
+    """A bare ASGI app as a route's endpoint (Starlette would wrap a plain function as a Request handler)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app, self.__name__ = app, getattr(app, "__name__", "endpoint")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
 
 
 class _Observe:
