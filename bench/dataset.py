@@ -1,12 +1,18 @@
 """Labelled-set throughput: `cgan-gen --dataset`'s images/s beside generate-only images/s, in one run.
 
 Both draw the same images (the portable noise rule, batches of 256) from the
-same Generator; the set adds PNG encoding and the atomic writes on a pool of
-threads, and the npz path adds one file's write. "files only" puts as many
-small files in place the same way with nothing generated or encoded: where it
-is slower than generating, creating files is what bounds a png set. Rounds alternate
-between the paths so other jobs on the machine weigh on each alike; the
-fastest round of each is reported, as `timing.Timing` does.
+same Generator; the png set adds encoding and the atomic writes on a pool of
+threads, and the npz set adds one file's write. "files only" puts as many
+digit-sized files in place the png set's way (temp file, one sync, rename) on
+as many threads, with nothing generated or encoded: this file system's own
+bound. Rounds alternate between the paths so other jobs on the machine weigh
+on each alike; the fastest round of each is reported, as `timing.Timing`
+does, with the CPU time the process spent per image in that round.
+
+Every round writes to a new folder and nothing is deleted until the end: on
+ext4 without a journal, a file created within minutes of many deletions
+nearby costs up to a millisecond (the kernel steps over each recently freed
+inode), so removing one round's set would slow the next round's.
 
     .venv/bin/python -m bench.dataset [--model PATH] [--images N] [--rounds R]
 """
@@ -15,9 +21,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -25,42 +31,34 @@ import numpy as np
 
 from cgan_runtime import Generator
 from cgan_runtime.dataset import BATCH_SIZE, IO_THREADS, DatasetRequest, write_dataset
-from cgan_runtime.files import commit_temps, write_temp
+from cgan_runtime.files import OpenFolder, commit_temps
 
 from .machine import load
 
+DIGIT_PNG_BYTES = 330  # about what a 28x28 digit's PNG holds
+GENERATE_ONLY = "generate only (uint8 arrays, nothing kept)"
 
-def generate_only(generator: Generator, request: DatasetRequest) -> float:
-    """Seconds to draw the request's images as uint8 arrays, BATCH_SIZE at a time, and keep none."""
+
+def generate_only(generator: Generator, request: DatasetRequest) -> None:
+    """Draw the request's images as uint8 arrays, BATCH_SIZE at a time, and keep none."""
     labels = np.repeat(np.array(request.labels), request.per_label)
-    start = time.perf_counter()
     generator.generate(labels, request.seed, batch_size=BATCH_SIZE)
-    return time.perf_counter() - start
 
 
-def files_only(images: int, scratch: Path) -> float:
-    """Seconds to put `images` files of a digit's size in place the way the set does (temp file, one sync,
-    rename), on as many threads, with nothing generated or encoded: this file system's own bound."""
-    folder = scratch / "files"
-    folder.mkdir()
-    data = bytes(300)
-    start = time.perf_counter()
-    with ThreadPoolExecutor(IO_THREADS) as pool:
-        pairs = list(pool.map(lambda i: (write_temp(folder / f"{i}.png", data), folder / f"{i}.png"), range(images)))
-    commit_temps(pairs)
-    seconds = time.perf_counter() - start
-    shutil.rmtree(folder)
-    return seconds
+def files_only(images: int, target: Path) -> None:
+    """Put `images` digit-sized files in place in `target` the way the png set does, on as many threads."""
+    target.mkdir()
+    data = bytes(DIGIT_PNG_BYTES)
+    with OpenFolder(target) as folder, ThreadPoolExecutor(IO_THREADS) as pool:
+        names = [f"{i}.png" for i in range(images)]
+        commit_temps(list(pool.map(lambda name: (folder, folder.write_temp(name, data), name), names)))
 
 
-def written(generator: Generator, request: DatasetRequest, scratch: Path) -> float:
-    """Seconds `write_dataset` takes for the whole request into a fresh folder (or file)."""
-    target = scratch / ("set.npz" if request.image_format == "npz" else "set")
-    start = time.perf_counter()
-    write_dataset(generator, target, request)
-    seconds = time.perf_counter() - start
-    shutil.rmtree(target) if target.is_dir() else target.unlink()
-    return seconds
+def timed(run: Callable[[Path], None], target: Path) -> tuple[float, float]:
+    """(wall seconds, process CPU seconds) of `run(target)`."""
+    cpu, start = time.process_time(), time.perf_counter()
+    run(target)
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def main() -> None:
@@ -73,23 +71,34 @@ def main() -> None:
     per_label = max(1, args.images // generator.num_classes)
     requests = {fmt: DatasetRequest(tuple(range(generator.num_classes)), per_label, 0, fmt) for fmt in ("png", "npz")}
     images = requests["png"].images
-    best = {"generate only": float("inf"), "png set": float("inf"), "npz set": float("inf"),
-            "files only (no model, no encoding)": float("inf")}
+    def png_set(target: Path) -> None:
+        write_dataset(generator, target, requests["png"])
+
+    def npz_set(target: Path) -> None:
+        write_dataset(generator, target.with_suffix(".npz"), requests["npz"])
+
+    paths: dict[str, Callable[[Path], None]] = {
+        GENERATE_ONLY: lambda target: generate_only(generator, requests["png"]),
+        "png set: `--dataset DIR`": png_set,
+        "npz set: `--dataset DIR.npz`": npz_set,
+        "files only: as many files put in place the png set's way, nothing generated or encoded":
+            lambda target: files_only(images, target),
+    }
+    best: dict[str, tuple[float, float]] = {name: (float("inf"), 0.0) for name in paths}
     start_load = load()["load_1min"]
     with tempfile.TemporaryDirectory(dir=".") as scratch:  # the disk the sets would go to
-        for _ in range(args.rounds):
-            best["generate only"] = min(best["generate only"], generate_only(generator, requests["png"]))
-            best["png set"] = min(best["png set"], written(generator, requests["png"], Path(scratch)))
-            best["npz set"] = min(best["npz set"], written(generator, requests["npz"], Path(scratch)))
-            files = "files only (no model, no encoding)"
-            best[files] = min(best[files], files_only(images, Path(scratch)))
-    baseline = images / best["generate only"]
+        for round_ in range(args.rounds):
+            for index, (name, run) in enumerate(paths.items()):
+                best[name] = min(best[name], timed(run, Path(scratch) / f"{round_}-{index}"))
+    end_load = load()["load_1min"]
+    baseline = images / best[GENERATE_ONLY][0]
     print(f"{images:,} images of {generator.path.name}, batch {BATCH_SIZE}, {os.cpu_count()} cores, "
-          f"fastest of {args.rounds} rounds; load {start_load} at start, {load()['load_1min']} at end\n")
-    print("| path | images/s | share of generate-only |")
-    print("|---|---:|---:|")
-    for name, seconds in best.items():
-        print(f"| {name} | {images / seconds:,.0f} | {images / seconds / baseline:.0%} |")
+          f"{IO_THREADS} writer threads, fastest of {args.rounds} rounds; "
+          f"load {start_load} at start, {end_load} at end\n")
+    print("| path | images/s | share of generate-only | CPU µs per image |")
+    print("|---|---:|---:|---:|")
+    for name, (seconds, cpu) in best.items():
+        print(f"| {name} | {images / seconds:,.0f} | {images / seconds / baseline:.0%} | {cpu / images * 1e6:,.0f} |")
 
 
 if __name__ == "__main__":
