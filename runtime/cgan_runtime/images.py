@@ -119,8 +119,9 @@ def encode_png_plain(image: np.ndarray) -> bytes:
     """One uint8 picture [H, W] (grey) or [H, W, 3|4] (RGB, RGBA) as a PNG written with zlib alone.
 
     The same pixels as `encode_png`, not the same bytes: one IDAT chunk, no row filter, zlib's
-    default level. For many small pictures (a labelled set's digits) Pillow's per-call work is
-    most of the cost; this takes about 40% of its time on a 28x28 digit, in smaller files.
+    fastest level. For many small pictures (a labelled set's digits) Pillow's per-call work is
+    most of the cost: on the shipped model's 28x28 digits this takes about a third of Pillow's
+    time (one thread), in files of the same size (343 bytes on average against 346).
     """
     if image.dtype != np.uint8:
         raise ValueError(f"image pixels must be uint8, got {image.dtype}")
@@ -132,8 +133,8 @@ def encode_png_plain(image: np.ndarray) -> bytes:
     rows = np.zeros((height, 1 + width * channels), np.uint8)  # each row: filter type 0 (none), then its pixels
     rows[:, 1:] = image.reshape(height, width * channels)
     header = struct.pack(">IIBBBBB", width, height, 8, _PNG_COLOUR_TYPE[channels], 0, 0, 0)
-    return b"".join((_PNG_SIGNATURE, _png_chunk(b"IHDR", header), _png_chunk(b"IDAT", zlib.compress(rows.tobytes())),
-                     _PNG_END))
+    pixels = zlib.compress(rows.tobytes(), _PNG_ZLIB_LEVEL)
+    return b"".join((_PNG_SIGNATURE, _png_chunk(b"IHDR", header), _png_chunk(b"IDAT", pixels), _PNG_END))
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -143,3 +144,5 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_COLOUR_TYPE = {1: 0, 3: 2, 4: 6}  # channels -> PNG colour type: grey, RGB, RGBA
 _PNG_END = _png_chunk(b"IEND", b"")
+# zlib's fastest: on a digit, the default level 6 takes 1.5 times as long for files 5% smaller.
+_PNG_ZLIB_LEVEL = 1
