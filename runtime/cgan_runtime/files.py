@@ -66,7 +66,13 @@ def write_output(path: str | os.PathLike[str], data: bytes) -> Path:
     except OSError as exc:
         if str(exc).startswith("cannot write"):
             raise
-        raise type(exc)(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise _naming(exc, path) from None
+
+
+def _naming(exc: OSError, path: str | os.PathLike[str]) -> OSError:
+    """`exc` again, its message "cannot write PATH: reason" (its own may name a temp file, or a name relative
+    to an open folder)."""
+    return type(exc)(f"cannot write {path}: {exc.strerror or exc}")
 
 
 def check_writable(path: str | os.PathLike[str]) -> None:
@@ -202,13 +208,13 @@ class OpenFolder:
             except FileExistsError:
                 continue
             except OSError as exc:
-                raise type(exc)(f"cannot write {self.path / name}: {exc.strerror or exc}") from None
+                raise _naming(exc, self.path / name) from None
         try:
             write_all(fd, data)
         except BaseException as exc:
             self.remove(tmp)
             if isinstance(exc, OSError):
-                raise type(exc)(f"cannot write {self.path / name}: {exc.strerror or exc}") from None
+                raise _naming(exc, self.path / name) from None
             raise
         finally:
             os.close(fd)
@@ -222,7 +228,10 @@ class OpenFolder:
 
     def _rename(self, tmp: str, name: str) -> None:
         fds = {"src_dir_fd": self._fd, "dst_dir_fd": self._fd} if self._fd is not None else {}
-        os.replace(self._at(tmp), self._at(name), **fds)
+        try:
+            os.replace(self._at(tmp), self._at(name), **fds)
+        except OSError as exc:
+            raise _naming(exc, self.path / name) from None
 
     def _sync(self) -> None:
         if self._fd is not None:
@@ -246,9 +255,8 @@ def _temp_name(name: str) -> str:
     return f".{name[:200]}.{os.urandom(4).hex()}.tmp"
 
 
-
 def commit_temps(written: Sequence[tuple[OpenFolder, str, str]]) -> None:
-    """Rename each (folder, temp, name) from `OpenFolder.write_temp` into place, durably, with one sync for them all.
+    """Rename each (folder, temp, name) from `OpenFolder.write_temp` into place, durably, one sync for them all.
 
     One file-system sync makes every temp file's data durable before any
     rename (one fsync per file costs milliseconds each: more than encoding a
