@@ -164,6 +164,16 @@ def test_an_open_folders_files_appear_whole_at_their_commit_with_the_umasks_mode
     assert mode_of(tmp_path / "a.png") == 0o640
 
 
+
+def test_an_open_folders_commit_never_replaces_a_fifo_and_leaves_no_temp_file(tmp_path):
+    os.mkfifo(tmp_path / "b.png")
+    with OpenFolder(tmp_path) as folder:
+        written = [(folder, folder.write_temp(name, b"data"), name) for name in ("a.png", "b.png")]
+        with pytest.raises(FileExistsError, match=r"^cannot write .*b.png: it exists and is not a regular file$"):
+            commit_temps(written)
+    assert stat.S_ISFIFO(os.lstat(tmp_path / "b.png").st_mode)
+    assert sorted(os.listdir(tmp_path)) == ["a.png", "b.png"]
+
 def test_an_open_folders_failed_write_leaves_no_temp_file_and_names_the_path(tmp_path, monkeypatch):
     def full(fd, data):
         raise OSError(28, "No space left on device")

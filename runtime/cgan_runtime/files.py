@@ -19,6 +19,7 @@ raises them, the commands turn them into one line and an exit code.
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import stat
@@ -31,7 +32,9 @@ _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC
 # Names resolved against a folder's descriptor (POSIX; os.replace takes one where os.rename does),
 # elsewhere joined to its path.
-_DIR_FDS = {os.open, os.unlink, os.rename} <= os.supports_dir_fd
+_DIR_FDS = {os.open, os.unlink, os.rename, os.link, os.stat} <= os.supports_dir_fd
+# link(2)'s refusals on a file system without hard links (FAT, some network file systems).
+_NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK}
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]) -> Path:
@@ -226,9 +229,31 @@ class OpenFolder:
         except FileNotFoundError:
             pass
 
-    def _rename(self, tmp: str, name: str) -> None:
+    def _put_in_place(self, tmp: str, name: str) -> None:
+        """Give temp file `tmp` the name `name`, replacing nothing but a regular file.
+
+        A hard link never replaces anything, so a device or FIFO put at `name` meanwhile stays;
+        a regular file there (another run of the same set) is replaced whole, as `atomic_write`
+        would. A file system without hard links gets the same check before a rename.
+        """
         fds = {"src_dir_fd": self._fd, "dst_dir_fd": self._fd} if self._fd is not None else {}
         try:
+            try:
+                os.link(self._at(tmp), self._at(name), **fds)
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                if exc.errno not in _NO_HARD_LINKS:
+                    raise
+            else:
+                os.unlink(self._at(tmp), **self._dir)
+                return
+            try:
+                mode: int | None = os.lstat(self._at(name), **self._dir).st_mode
+            except FileNotFoundError:
+                mode = None
+            if mode is not None and not stat.S_ISREG(mode):
+                raise FileExistsError(errno.EEXIST, "it exists and is not a regular file")
             os.replace(self._at(tmp), self._at(name), **fds)
         except OSError as exc:
             raise _naming(exc, self.path / name) from None
@@ -261,8 +286,9 @@ def commit_temps(written: Sequence[tuple[OpenFolder, str, str]]) -> None:
     One file-system sync makes every temp file's data durable before any
     rename (one fsync per file costs milliseconds each: more than encoding a
     small image), then the renames, then one fsync per folder. So each target
-    is, even after a power cut, absent or whole. Targets are new or regular
-    files of the caller's own (a generated folder): they are replaced, never followed.
+    is, even after a power cut, absent or whole. A target that is a regular file
+    is replaced, never followed; one that is anything else is left as it is,
+    and the OSError names it.
     On failure every temp file not yet renamed is removed.
     """
     if not written:
@@ -270,7 +296,7 @@ def commit_temps(written: Sequence[tuple[OpenFolder, str, str]]) -> None:
     try:
         _sync_file_system(written[0][0].path)
         for folder, tmp, name in written:
-            folder._rename(tmp, name)
+            folder._put_in_place(tmp, name)
     except BaseException:
         for folder, tmp, _ in written:  # those renamed are gone under their temp name
             folder.remove(tmp)
