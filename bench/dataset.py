@@ -3,7 +3,7 @@
 Both draw the same images (the portable noise rule, batches of 256) from the
 same Generator; the png set adds encoding and the atomic writes on a pool of
 threads, and the npz set adds one file's write. "files only" puts as many
-digit-sized files in place the png set's way (temp file, one sync, rename) on
+digit-sized files in place the png set's way (temp file, one sync, link) on
 as many threads, with nothing generated or encoded: this file system's own
 bound. Rounds alternate between the paths so other jobs on the machine weigh
 on each alike; the fastest round of each is reported, as `timing.Timing`
@@ -17,7 +17,7 @@ same reason the end's clean-up slows a run started within minutes of it.
 
 A second table splits a png set's work per image into its stages, each run
 alone on one thread (CPU time, fastest round): drawing, encoding, creating
-and writing the temp files, the sync and renames, the manifest, and the scan
+and writing the temp files, the sync and links, the manifest, and the scan
 a continued run makes for what is missing (and its manifest).
 
     .venv/bin/python -m bench.dataset [--model PATH] [--images N] [--rounds R]
@@ -92,7 +92,8 @@ def stages(generator: Generator, request: DatasetRequest, scratch: Path, complet
         written = stage("temp files: create, write, close", lambda: [
             (folders[index], folders[index].write_temp(f"{names[index]}_{j}.png", data), f"{names[index]}_{j}.png")
             for index, j, data in zip(np.repeat(np.arange(len(names)), request.per_label).tolist(), js.tolist(), pngs)])
-        stage("one sync, renames, one fsync per folder", lambda: commit_temps(written))
+        stage("one sync, each file linked to its name and its temp name removed, one fsync per folder",
+              lambda: commit_temps(written))
     stage("continuing a complete set: checks and the scan for missing images",
           lambda: write_dataset(generator, complete, request))
     (complete / MANIFEST).unlink()

@@ -288,7 +288,7 @@ def _write_pngs(generator: Generator, folders: dict[int, OpenFolder], labels: np
     as temp files by `workers` threads, put in place COMMIT_EVERY at a time by one more thread."""
     encoded: list[tuple[OpenFolder, str, str]] = []  # (folder, temp, name) awaiting their commit
     in_flight: deque[Future[list[tuple[OpenFolder, str, str]]]] = deque()  # parts of the batches being written
-    commit: Future[None] | None = None  # the commit under way: it syncs and renames while the next batches are drawn
+    commit: Future[None] | None = None  # the commit under way, while the next batches are drawn
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cgan-dataset") as pool, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="cgan-dataset-commit") as committer:
         try:
@@ -314,7 +314,7 @@ def _write_pngs(generator: Generator, folders: dict[int, OpenFolder], labels: np
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             committer.shutdown(wait=True)  # a commit under way ends whole, or removes its own temp files
-            for future in in_flight:  # encoded but never renamed into place
+            for future in in_flight:  # encoded but never put in place
                 if future.done() and not future.cancelled() and future.exception() is None:
                     encoded += future.result()
             for open_folder, tmp, _ in encoded:
