@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from cgan_runtime import Generator
-from cgan_runtime.dataset import BATCH_SIZE, IO_THREADS, MANIFEST, DatasetRequest, write_dataset
+from cgan_runtime.dataset import BATCH_SIZE, IO_THREADS, MANIFEST, STORE_UP_TO, DatasetRequest, write_dataset
 from cgan_runtime.files import OpenFolder, commit_temps
 from cgan_runtime.images import encode_png, encode_png_plain
 from cgan_runtime.noise import noise_for_occurrences
@@ -85,8 +85,12 @@ def stages(generator: Generator, request: DatasetRequest, scratch: Path, complet
         generator.generate(labels[start : start + BATCH_SIZE], noise=noise_for_occurrences(
             labels[start : start + BATCH_SIZE], js[start : start + BATCH_SIZE], generator.nz, request.seed))
         for start in range(0, len(labels), BATCH_SIZE)]))
-    pngs = stage("encode (images.encode_png_plain)", lambda: [encode_png_plain(image) for image in images])
-    stage("encode with Pillow instead (images.encode_png; not used)", lambda: [encode_png(image) for image in images])
+    compress = int(np.prod(generator.image_shape)) > STORE_UP_TO  # as the set decides
+    pngs = stage(f"encode (images.encode_png_plain, {'compressed' if compress else 'stored'}, as the set does)",
+                 lambda: [encode_png_plain(image, compress) for image in images])
+    stage(f"encode {'stored' if compress else 'compressed'} instead (not used)",
+          lambda: [encode_png_plain(image, not compress) for image in images])
+    stage("encode with Pillow instead (images.encode_png, not used)", lambda: [encode_png(image) for image in images])
     with ExitStack() as stack:
         folders = [stack.enter_context(OpenFolder(folder / name)) for name in names]
         written = stage("temp files: create, write, close", lambda: [

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cgan_runtime.dataset import model_sha256
+from cgan_runtime.dataset import STORE_UP_TO, model_sha256
 
 from support import FIXTURES, TINY_MODEL, assert_one_line_error
 
@@ -59,6 +59,16 @@ def test_an_npz_set_holds_the_same_images_with_labels_names_seed_and_model_hash(
             name = held["class_names"][label]
             assert (pixels(tmp_path / "set" / name / f"{name}_{j}.png") == image.transpose(1, 2, 0)).all()
 
+
+
+def test_pictures_that_fit_one_block_are_stored_uncompressed_and_larger_ones_compressed(cgan_gen, tmp_path):
+    assert 28 * 28 <= STORE_UP_TO < 56 * 56  # the tiny model's digits, at scale 1 and 2
+    for scale in (1, 2):
+        assert cgan_gen("--dataset", tmp_path / f"x{scale}", "--per-label", 1, "--label", 0, "--scale", scale,
+                        "--seed", 0, "--model", TINY_MODEL).exit_code == 0
+    # signature, IHDR, IEND and zlib's header, stored-block header and checksum around the rows
+    assert (tmp_path / "x1" / "0" / "0_0.png").stat().st_size == 68 + 28 * (1 + 28)
+    assert (tmp_path / "x2" / "0" / "0_0.png").stat().st_size < 56 * (1 + 56)
 
 KILLABLE = """
 import sys

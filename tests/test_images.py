@@ -72,10 +72,11 @@ def test_encode_png_refuses_non_uint8_pixels():
         encode_png(np.zeros((2, 2), np.float32))
 
 
+@pytest.mark.parametrize("compress", [True, False])
 @pytest.mark.parametrize("shape, mode", [((5, 7), "L"), ((5, 7, 3), "RGB"), ((5, 7, 4), "RGBA")])
-def test_a_plain_png_holds_the_pictures_pixels(shape, mode):
+def test_a_plain_png_holds_the_pictures_pixels(shape, mode, compress):
     image = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
-    with Image.open(io.BytesIO(encode_png_plain(image))) as decoded:
+    with Image.open(io.BytesIO(encode_png_plain(image, compress))) as decoded:
         assert decoded.mode == mode
         np.testing.assert_array_equal(np.asarray(decoded), image)
 
