@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cgan_runtime.dataset import STORE_UP_TO, model_sha256
+from cgan_runtime.dataset import MAX_HELD_FOLDERS, STORE_UP_TO, model_sha256
 
 from support import FIXTURES, TINY_MODEL, assert_one_line_error
 
@@ -69,6 +69,15 @@ def test_pictures_that_fit_one_block_are_stored_uncompressed_and_larger_ones_com
     # signature, IHDR, IEND and zlib's header, stored-block header and checksum around the rows
     assert (tmp_path / "x1" / "0" / "0_0.png").stat().st_size == 68 + 28 * (1 + 28)
     assert (tmp_path / "x2" / "0" / "0_0.png").stat().st_size < 56 * (1 + 56)
+
+
+def test_a_set_of_more_classes_than_folders_held_open_writes_every_class(cgan_gen, tmp_path):
+    labels = ",".join(map(str, range(MAX_HELD_FOLDERS + 1)))  # their folders are reached by path
+    assert cgan_gen("--dataset", tmp_path / "set", "--per-label", 1, "--label", labels, "--seed", 0,
+                    "--model", FIXTURES / "many_classes.onnx").exit_code == 0
+    folders = [p for p in (tmp_path / "set").iterdir() if p.is_dir()]
+    assert len(folders) == MAX_HELD_FOLDERS + 1
+    assert all([f.name for f in folder.iterdir()] == [f"{folder.name}_0.png"] for folder in folders)
 
 KILLABLE = """
 import sys

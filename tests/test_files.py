@@ -152,10 +152,11 @@ def test_write_output_names_the_path_in_its_os_error(tmp_path, monkeypatch):
 
 
 
-def test_an_open_folders_files_appear_whole_at_their_commit_with_the_umasks_mode(tmp_path, umask):
+@pytest.mark.parametrize("descriptor", [True, False])
+def test_an_open_folders_files_appear_whole_at_their_commit_with_the_umasks_mode(tmp_path, umask, descriptor):
     umask(0o027)
     (tmp_path / "old.png").write_bytes(b"old")
-    with OpenFolder(tmp_path) as folder:
+    with OpenFolder(tmp_path, descriptor) as folder:
         written = [(folder, folder.write_temp(name, name.encode()), name) for name in ("a.png", "old.png")]
         assert sorted(os.listdir(tmp_path)) == sorted(["old.png", *(tmp for _, tmp, _ in written)])
         commit_temps(written)
@@ -165,9 +166,10 @@ def test_an_open_folders_files_appear_whole_at_their_commit_with_the_umasks_mode
 
 
 
-def test_an_open_folders_commit_never_replaces_a_fifo_and_leaves_no_temp_file(tmp_path):
+@pytest.mark.parametrize("descriptor", [True, False])
+def test_an_open_folders_commit_never_replaces_a_fifo_and_leaves_no_temp_file(tmp_path, descriptor):
     os.mkfifo(tmp_path / "b.png")
-    with OpenFolder(tmp_path) as folder:
+    with OpenFolder(tmp_path, descriptor) as folder:
         written = [(folder, folder.write_temp(name, b"data"), name) for name in ("a.png", "b.png")]
         with pytest.raises(FileExistsError, match=r"^cannot write .*b.png: it exists and is not a regular file$"):
             commit_temps(written)

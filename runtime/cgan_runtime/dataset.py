@@ -59,8 +59,11 @@ COMMIT_EVERY = 4096
 IO_THREADS = 4 * (os.cpu_count() or 1)
 # Pictures of up to this many bytes of pixels are stored in their PNGs uncompressed: such a file
 # (3.2 kB for 32x32 RGB) takes one 4 KiB block of disk anyway, and compressing a digit costs 21 µs
-# of CPU, about a seventh of all a png set spends on it, drawing included (storing costs 2 µs).
+# of CPU, about a seventh of all a png set spends on it, drawing included (storing: 4 µs).
 STORE_UP_TO = 32 * 32 * 3
+# Class folders held open (a file descriptor each) while a set is written: more classes than this
+# are reached by their paths, to stay far below any limit on a process's open files.
+MAX_HELD_FOLDERS = 64
 _KIND = "cgan-edge labelled set"
 
 
@@ -196,7 +199,9 @@ def _write_folder(generator: Generator, folder: Path, request: DatasetRequest, r
         _remove_stale_temps(folder / name, name)
     _remove_stale_temps(folder, None)
     with ExitStack() as stack:
-        folders = {label: stack.enter_context(OpenFolder(folder / name)) for label, name in zip(request.labels, names)}
+        held = len(names) <= MAX_HELD_FOLDERS
+        folders = {label: stack.enter_context(OpenFolder(folder / name, descriptor=held))
+                   for label, name in zip(request.labels, names)}
         _write_pngs(generator, folders, labels, js, request, workers, compress=picture_bytes > STORE_UP_TO)
     if len(labels) or not (folder / MANIFEST).is_file():
         write_output(folder / MANIFEST, _manifest(request, names))

@@ -183,9 +183,11 @@ class OpenFolder:
     and the umask's mode.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], descriptor: bool = True) -> None:
+        """`descriptor=False` joins names to the path rather than hold a descriptor (many folders at once)."""
         self.path = Path(path)
-        self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC) if _DIR_FDS else None
+        flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC
+        self._fd = os.open(self.path, flags) if descriptor and _DIR_FDS else None
 
     def __enter__(self) -> OpenFolder:
         return self
