@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cgan_runtime.dataset import model_sha256
+from cgan_runtime.dataset import MAX_HELD_FOLDERS, STORE_UP_TO, model_sha256
 
 from support import FIXTURES, TINY_MODEL, assert_one_line_error
 
@@ -59,6 +59,25 @@ def test_an_npz_set_holds_the_same_images_with_labels_names_seed_and_model_hash(
             name = held["class_names"][label]
             assert (pixels(tmp_path / "set" / name / f"{name}_{j}.png") == image.transpose(1, 2, 0)).all()
 
+
+
+def test_pictures_that_fit_one_block_are_stored_uncompressed_and_larger_ones_compressed(cgan_gen, tmp_path):
+    assert 28 * 28 <= STORE_UP_TO < 56 * 56  # the tiny model's digits, at scale 1 and 2
+    for scale in (1, 2):
+        assert cgan_gen("--dataset", tmp_path / f"x{scale}", "--per-label", 1, "--label", 0, "--scale", scale,
+                        "--seed", 0, "--model", TINY_MODEL).exit_code == 0
+    # signature, IHDR, IEND and zlib's header, stored-block header and checksum around the rows
+    assert (tmp_path / "x1" / "0" / "0_0.png").stat().st_size == 68 + 28 * (1 + 28)
+    assert (tmp_path / "x2" / "0" / "0_0.png").stat().st_size < 56 * (1 + 56)
+
+
+def test_a_set_of_more_classes_than_folders_held_open_writes_every_class(cgan_gen, tmp_path):
+    labels = ",".join(map(str, range(MAX_HELD_FOLDERS + 1)))  # their folders are reached by path
+    assert cgan_gen("--dataset", tmp_path / "set", "--per-label", 1, "--label", labels, "--seed", 0,
+                    "--model", FIXTURES / "many_classes.onnx").exit_code == 0
+    folders = [p for p in (tmp_path / "set").iterdir() if p.is_dir()]
+    assert len(folders) == MAX_HELD_FOLDERS + 1
+    assert all([f.name for f in folder.iterdir()] == [f"{folder.name}_0.png"] for folder in folders)
 
 KILLABLE = """
 import sys

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cgan_runtime.files import atomic_write, atomic_write_bytes, check_writable, write_output
+from cgan_runtime.files import OpenFolder, atomic_write, atomic_write_bytes, check_writable, commit_temps, write_output
 
 
 def mode_of(path: Path) -> int:
@@ -149,6 +149,41 @@ def test_write_output_names_the_path_in_its_os_error(tmp_path, monkeypatch):
     monkeypatch.setattr("cgan_runtime.files.atomic_write", full)
     with pytest.raises(OSError, match=r"^cannot write .*out.bin: No space left on device$"):
         write_output(tmp_path / "out.bin", b"x")
+
+
+
+@pytest.mark.parametrize("descriptor", [True, False])
+def test_an_open_folders_files_appear_whole_at_their_commit_with_the_umasks_mode(tmp_path, umask, descriptor):
+    umask(0o027)
+    (tmp_path / "old.png").write_bytes(b"old")
+    with OpenFolder(tmp_path, descriptor) as folder:
+        written = [(folder, folder.write_temp(name, name.encode()), name) for name in ("a.png", "old.png")]
+        assert sorted(os.listdir(tmp_path)) == sorted(["old.png", *(tmp for _, tmp, _ in written)])
+        commit_temps(written)
+    assert sorted(os.listdir(tmp_path)) == ["a.png", "old.png"]
+    assert (tmp_path / "a.png").read_bytes() == b"a.png" and (tmp_path / "old.png").read_bytes() == b"old.png"
+    assert mode_of(tmp_path / "a.png") == 0o640
+
+
+
+@pytest.mark.parametrize("descriptor", [True, False])
+def test_an_open_folders_commit_never_replaces_a_fifo_and_leaves_no_temp_file(tmp_path, descriptor):
+    os.mkfifo(tmp_path / "b.png")
+    with OpenFolder(tmp_path, descriptor) as folder:
+        written = [(folder, folder.write_temp(name, b"data"), name) for name in ("a.png", "b.png")]
+        with pytest.raises(FileExistsError, match=r"^cannot write .*b.png: it exists and is not a regular file$"):
+            commit_temps(written)
+    assert stat.S_ISFIFO(os.lstat(tmp_path / "b.png").st_mode)
+    assert sorted(os.listdir(tmp_path)) == ["a.png", "b.png"]
+
+def test_an_open_folders_failed_write_leaves_no_temp_file_and_names_the_path(tmp_path, monkeypatch):
+    def full(fd, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("cgan_runtime.files.write_all", full)
+    with OpenFolder(tmp_path) as folder, pytest.raises(OSError, match=r"^cannot write .*a.png: No space left on"):
+        folder.write_temp("a.png", b"data")
+    assert os.listdir(tmp_path) == []
 
 
 SLOW_WRITER = """

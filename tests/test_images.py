@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cgan_runtime.images import encode_png, make_grid, scale, to_pil, to_uint8
+from cgan_runtime.images import encode_png, encode_png_plain, make_grid, scale, to_pil, to_uint8
 
 
 def test_to_uint8_maps_the_output_range_onto_0_255_rounding_and_clipping():
@@ -70,6 +70,21 @@ def test_encode_png_round_trips_through_pillow():
 def test_encode_png_refuses_non_uint8_pixels():
     with pytest.raises(ValueError, match="uint8"):
         encode_png(np.zeros((2, 2), np.float32))
+
+
+@pytest.mark.parametrize("compress", [True, False])
+@pytest.mark.parametrize("shape, mode", [((5, 7), "L"), ((5, 7, 3), "RGB"), ((5, 7, 4), "RGBA")])
+def test_a_plain_png_holds_the_pictures_pixels(shape, mode, compress):
+    image = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    with Image.open(io.BytesIO(encode_png_plain(image, compress))) as decoded:
+        assert decoded.mode == mode
+        np.testing.assert_array_equal(np.asarray(decoded), image)
+
+
+@pytest.mark.parametrize("image", [np.zeros((2, 2), np.float32), np.zeros((2, 2, 2), np.uint8)])
+def test_plain_png_refuses_what_it_cannot_store(image):
+    with pytest.raises(ValueError, match="uint8|shape"):
+        encode_png_plain(image)
 
 
 def test_to_pil_gives_one_pillow_image_per_array_item():

@@ -8,9 +8,12 @@ and ends with exactly the set an uninterrupted run writes. The folder's
 holds another request (or anything else) is refused rather than mixed into.
 `manifest.csv`, written last, lists the set: a folder with a manifest is complete.
 
-Each file is written atomically (`files`); PNGs are encoded (zlib releases
-the GIL) and written by a pool of threads, several per core, while the
-generator draws the next batch.
+Each file is written atomically (`files`): PNGs are encoded with zlib alone
+(`images.encode_png_plain`, small ones stored uncompressed; zlib and file I/O
+release the GIL) into temp files by a pool of threads, several per core, while
+the generator draws the next batch; one more thread puts them in place a few
+thousand at a time, after one sync of the file system, so that even a power
+cut leaves each file absent or whole.
 """
 
 from __future__ import annotations
@@ -25,15 +28,16 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .budget import check_disk, check_memory, request_bytes
-from .files import atomic_write, commit_temps, write_output, write_temp
+from .files import OpenFolder, atomic_write, commit_temps, write_output
 from .generator import Generator
-from .images import encode, scale, to_uint8
+from .images import encode_png_plain, scale, to_uint8
 from .inputs import check_int, check_seed
 from .noise import noise_for_occurrences
 
@@ -46,11 +50,20 @@ BATCH_SIZE = 256  # images generated at a time
 # the queue keeps them busy while the generator draws (each batch is a few hundred kB).
 BATCHES_IN_FLIGHT = 4
 # Encoded files are put in place this many at a time, after one sync of the file system: a sync costs
-# about as much as a single file's fsync, and under other writers' load can take a second.
+# about as much as a single file's fsync, and under other writers' load can take a second, so it runs
+# on a thread of its own while the next batches are drawn.
 COMMIT_EVERY = 4096
-# Threads that encode and write: creating a file waits on the file system more than it computes,
-# so more threads than cores keep the cores busy (measured: 4 per core writes twice as fast as 1).
+# Threads that encode and write. Creating a file is the kernel's work, and sometimes a wait on the
+# disk; more threads than cores keep every core busy (measured on 2 shared cores: 4 or 8 threads
+# wrote a set about twice as fast as 1, 2 threads 1.5 times).
 IO_THREADS = 4 * (os.cpu_count() or 1)
+# Pictures of up to this many bytes of pixels are stored in their PNGs uncompressed: such a file
+# (3.2 kB for 32x32 RGB) takes one 4 KiB block of disk anyway, and compressing a digit costs 21 µs
+# of CPU, about a seventh of all a png set spends on it, drawing included (storing: 4 µs).
+STORE_UP_TO = 32 * 32 * 3
+# Class folders held open (a file descriptor each) while a set is written: more classes than this
+# are reached by their paths, to stay far below any limit on a process's open files.
+MAX_HELD_FOLDERS = 64
 _KIND = "cgan-edge labelled set"
 
 
@@ -185,35 +198,11 @@ def _write_folder(generator: Generator, folder: Path, request: DatasetRequest, r
         (folder / name).mkdir(exist_ok=True)
         _remove_stale_temps(folder / name, name)
     _remove_stale_temps(folder, None)
-    class_of = dict(zip(request.labels, names))
-    encoded: list[tuple[Path, Path]] = []  # (temp, destination) awaiting their commit
-    in_flight: deque[Future[list[tuple[Path, Path]]]] = deque()  # parts of the batches being written
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cgan-dataset") as pool:
-        try:
-            for start in range(0, len(labels), BATCH_SIZE):
-                batch_labels, batch_js = labels[start : start + BATCH_SIZE], js[start : start + BATCH_SIZE]
-                noise = noise_for_occurrences(batch_labels, batch_js, generator.nz, request.seed)
-                images = generator.generate(batch_labels, noise=noise)
-                files = [folder / class_of[label] / _file_name(class_of[label], j)
-                         for label, j in zip(batch_labels.tolist(), batch_js.tolist())]
-                in_flight += [pool.submit(_encode_pngs, files[part], images[part], request.scale)
-                              for part in _parts(len(files), workers)]
-                while len(in_flight) > BATCHES_IN_FLIGHT * workers:  # the writers keep a few batches queued
-                    encoded += in_flight.popleft().result()
-                if len(encoded) >= COMMIT_EVERY:
-                    commit_temps(encoded)
-                    encoded = []
-            while in_flight:
-                encoded += in_flight.popleft().result()
-            commit_temps(encoded)
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            for future in in_flight:  # encoded but never renamed into place
-                if future.done() and not future.cancelled() and future.exception() is None:
-                    encoded += future.result()
-            for tmp, _ in encoded:
-                tmp.unlink(missing_ok=True)
-            raise
+    with ExitStack() as stack:
+        held = len(names) <= MAX_HELD_FOLDERS
+        folders = {label: stack.enter_context(OpenFolder(folder / name, descriptor=held))
+                   for label, name in zip(request.labels, names)}
+        _write_pngs(generator, folders, labels, js, request, workers, compress=picture_bytes > STORE_UP_TO)
     if len(labels) or not (folder / MANIFEST).is_file():
         write_output(folder / MANIFEST, _manifest(request, names))
     return len(labels)
@@ -303,15 +292,57 @@ def _parts(count: int, workers: int) -> list[slice]:
     return [slice(start, start + step) for start in range(0, count, step)]
 
 
-def _encode_pngs(files: Sequence[Path], images: np.ndarray, factor: int) -> list[tuple[Path, Path]]:
-    """Each image encoded into a temp file beside its destination: (temp, destination) pairs for `_commit`."""
+def _write_pngs(generator: Generator, folders: dict[int, OpenFolder], labels: np.ndarray, js: np.ndarray,
+                request: DatasetRequest, workers: int, compress: bool) -> None:
+    """Draw the images (label, j) and put each in its class folder: drawn here, encoded and written
+    as temp files by `workers` threads, put in place COMMIT_EVERY at a time by one more thread."""
+    encoded: list[tuple[OpenFolder, str, str]] = []  # (folder, temp, name) awaiting their commit
+    in_flight: deque[Future[list[tuple[OpenFolder, str, str]]]] = deque()  # parts of the batches being written
+    commit: Future[None] | None = None  # the commit under way, while the next batches are drawn
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cgan-dataset") as pool, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="cgan-dataset-commit") as committer:
+        try:
+            for start in range(0, len(labels), BATCH_SIZE):
+                batch_labels, batch_js = labels[start : start + BATCH_SIZE], js[start : start + BATCH_SIZE]
+                noise = noise_for_occurrences(batch_labels, batch_js, generator.nz, request.seed)
+                images = generator.generate(batch_labels, noise=noise)
+                targets = [(folders[label], _file_name(folders[label].path.name, j))
+                           for label, j in zip(batch_labels.tolist(), batch_js.tolist())]
+                in_flight += [pool.submit(_encode_pngs, targets[part], images[part], request.scale, compress)
+                              for part in _parts(len(targets), workers)]
+                while len(in_flight) > BATCHES_IN_FLIGHT * workers:  # the writers keep a few batches queued
+                    encoded += in_flight.popleft().result()
+                if len(encoded) >= COMMIT_EVERY:
+                    if commit is not None:
+                        commit.result()
+                    commit, encoded = committer.submit(commit_temps, encoded), []
+            while in_flight:
+                encoded += in_flight.popleft().result()
+            if commit is not None:
+                commit.result()
+            commit_temps(encoded)
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            committer.shutdown(wait=True)  # a commit under way ends whole, or removes its own temp files
+            for future in in_flight:  # encoded but never put in place
+                if future.done() and not future.cancelled() and future.exception() is None:
+                    encoded += future.result()
+            for open_folder, tmp, _ in encoded:
+                open_folder.remove(tmp)
+            raise
+
+
+def _encode_pngs(targets: Sequence[tuple[OpenFolder, str]], images: np.ndarray, factor: int,
+                 compress: bool) -> list[tuple[OpenFolder, str, str]]:
+    """Each image encoded into a temp file beside its destination: (folder, temp, name) for `commit_temps`."""
     written = []
     try:
-        for path, image in zip(files, images):
-            written.append((write_temp(path, encode(scale(image, factor), "PNG")), path))
+        for (folder, name), image in zip(targets, images):
+            picture = scale(image, factor) if factor > 1 else image
+            written.append((folder, folder.write_temp(name, encode_png_plain(picture, compress)), name))
     except BaseException:
-        for tmp, _ in written:
-            tmp.unlink(missing_ok=True)
+        for folder, tmp, _ in written:
+            folder.remove(tmp)
         raise
     return written
 

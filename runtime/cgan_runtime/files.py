@@ -19,12 +19,22 @@ raises them, the commands turn them into one line and an exit code.
 
 from __future__ import annotations
 
+import errno
+import functools
 import os
 import stat
+from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO, Callable
 
 _NEW_FILE_MODE = 0o666  # the umask is applied by the kernel at creation, as for open()
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC
+# Names resolved against a folder's descriptor (POSIX; os.replace takes one where os.rename does),
+# elsewhere joined to its path.
+_DIR_FDS = {os.open, os.unlink, os.rename, os.link, os.stat} <= os.supports_dir_fd
+# link(2)'s refusals on a file system without hard links (FAT, some network file systems).
+_NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK}
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]) -> Path:
@@ -59,7 +69,13 @@ def write_output(path: str | os.PathLike[str], data: bytes) -> Path:
     except OSError as exc:
         if str(exc).startswith("cannot write"):
             raise
-        raise type(exc)(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise _naming(exc, path) from None
+
+
+def _naming(exc: OSError, path: str | os.PathLike[str]) -> OSError:
+    """`exc` again, its message "cannot write PATH: reason" (its own may name a temp file, or a name relative
+    to an open folder)."""
+    return type(exc)(f"cannot write {path}: {exc.strerror or exc}")
 
 
 def check_writable(path: str | os.PathLike[str]) -> None:
@@ -127,14 +143,11 @@ def _keep_mode_and_owner(fd: int, existing: os.stat_result) -> None:
 
 
 def _create_temp(target: Path) -> tuple[int, Path]:
-    """A new `.NAME.RANDOM.tmp` beside `target`; O_EXCL means a leftover is never opened.
-
-    NAME is cut to 200 characters so the temp name fits where the target's (up to 255) does.
-    """
+    """A new `.NAME.RANDOM.tmp` beside `target`; O_EXCL means a leftover is never opened."""
     while True:
-        tmp = target.with_name(f".{target.name[:200]}.{os.urandom(4).hex()}.tmp")
+        tmp = target.with_name(_temp_name(target.name))
         try:
-            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), _NEW_FILE_MODE), tmp
+            return os.open(tmp, _TEMP_FLAGS, _NEW_FILE_MODE), tmp
         except FileExistsError:
             continue
 
@@ -160,53 +173,144 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def write_temp(path: str | os.PathLike[str], data: bytes) -> Path:
-    """`data` in a new temp file beside `path`, not yet synced or renamed: the first half of a batch write.
+class OpenFolder:
+    """A folder held open for many small atomic writes into it: a labelled set's class folder.
 
-    `commit_temps` finishes the batch. On failure the temp file is removed.
+    Names are resolved against the open folder (a directory file descriptor where the platform
+    has them) rather than a path: no path is parsed or walked per file, and a folder swapped for
+    a link mid-run is not followed. `write_temp` is the first half of a write, `commit_temps` the
+    second; the temp files are named as `atomic_write`'s, `.NAME.RANDOM.tmp`, created with O_EXCL
+    and the umask's mode.
     """
-    target = Path(path)
-    fd, tmp = _create_temp(target)
-    try:
-        write_all(fd, data)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    finally:
-        os.close(fd)
-    return tmp
+
+    def __init__(self, path: str | os.PathLike[str], descriptor: bool = True) -> None:
+        """`descriptor=False` joins names to the path rather than hold a descriptor (many folders at once)."""
+        self.path = Path(path)
+        flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC
+        self._fd = os.open(self.path, flags) if descriptor and _DIR_FDS else None
+
+    def __enter__(self) -> OpenFolder:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def write_temp(self, name: str, data: bytes) -> str:
+        """`data` in a new temp file for `name`, not yet synced or renamed: the temp file's name.
+
+        On failure the temp file is removed and the OSError names `name`'s path.
+        """
+        while True:
+            tmp = _temp_name(name)
+            try:
+                fd = os.open(self._at(tmp), _TEMP_FLAGS, _NEW_FILE_MODE, **self._dir)
+                break
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise _naming(exc, self.path / name) from None
+        try:
+            write_all(fd, data)
+        except BaseException as exc:
+            self.remove(tmp)
+            if isinstance(exc, OSError):
+                raise _naming(exc, self.path / name) from None
+            raise
+        finally:
+            os.close(fd)
+        return tmp
+
+    def remove(self, name: str) -> None:
+        try:
+            os.unlink(self._at(name), **self._dir)
+        except FileNotFoundError:
+            pass
+
+    def _put_in_place(self, tmp: str, name: str) -> None:
+        """Give temp file `tmp` the name `name`, replacing nothing but a regular file.
+
+        A hard link never replaces anything, so a device or FIFO put at `name` meanwhile stays;
+        a regular file there (another run of the same set) is replaced whole, as `atomic_write`
+        would. A file system without hard links gets the same check before a rename.
+        """
+        fds = {"src_dir_fd": self._fd, "dst_dir_fd": self._fd} if self._fd is not None else {}
+        try:
+            try:
+                os.link(self._at(tmp), self._at(name), **fds)
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                if exc.errno not in _NO_HARD_LINKS:
+                    raise
+            else:
+                os.unlink(self._at(tmp), **self._dir)
+                return
+            try:
+                mode: int | None = os.lstat(self._at(name), **self._dir).st_mode
+            except FileNotFoundError:
+                mode = None
+            if mode is not None and not stat.S_ISREG(mode):
+                raise FileExistsError(errno.EEXIST, "it exists and is not a regular file")
+            os.replace(self._at(tmp), self._at(name), **fds)
+        except OSError as exc:
+            raise _naming(exc, self.path / name) from None
+
+    def _sync(self) -> None:
+        if self._fd is not None:
+            try:
+                os.fsync(self._fd)
+            except OSError:  # as `_fsync_dir`: some file systems refuse, which costs only durability
+                pass
+        else:
+            _fsync_dir(self.path)
+
+    def _at(self, name: str) -> str:
+        return name if self._fd is not None else os.path.join(self.path, name)
+
+    @property
+    def _dir(self) -> dict[str, int]:
+        return {"dir_fd": self._fd} if self._fd is not None else {}
 
 
-def commit_temps(written: list[tuple[Path, Path]]) -> None:
-    """Rename each (temp, target) pair from `write_temp` into place, durably, with one sync for the whole batch.
+def _temp_name(name: str) -> str:
+    """`.NAME.RANDOM.tmp`, NAME cut to 200 characters so the temp name fits where the target's (up to 255) does."""
+    return f".{name[:200]}.{os.urandom(4).hex()}.tmp"
+
+
+def commit_temps(written: Sequence[tuple[OpenFolder, str, str]]) -> None:
+    """Rename each (folder, temp, name) from `OpenFolder.write_temp` into place, durably, one sync for them all.
 
     One file-system sync makes every temp file's data durable before any
     rename (one fsync per file costs milliseconds each: more than encoding a
     small image), then the renames, then one fsync per folder. So each target
-    is, even after a power cut, absent or whole. Targets are new or regular
-    files of the caller's own (a generated folder): they are replaced, never followed.
+    is, even after a power cut, absent or whole. A target that is a regular file
+    is replaced, never followed; one that is anything else is left as it is,
+    and the OSError names it.
+    On failure every temp file not yet renamed is removed.
     """
     if not written:
         return
-    _sync_file_system(written[0][0].parent)
-    for tmp, target in written:
-        try:
-            os.replace(tmp, target)
-        except BaseException:
-            for leftover, _ in written:
-                leftover.unlink(missing_ok=True)
-            raise
-    for folder in {target.parent for _, target in written}:
-        _fsync_dir(folder)
+    try:
+        _sync_file_system(written[0][0].path)
+        for folder, tmp, name in written:
+            folder._put_in_place(tmp, name)
+    except BaseException:
+        for folder, tmp, _ in written:  # those renamed are gone under their temp name
+            folder.remove(tmp)
+        raise
+    for folder in {folder for folder, _, _ in written}:
+        folder._sync()
 
 
 def _sync_file_system(folder: Path) -> None:
     """syncfs(2) on the file system holding `folder` where the C library has it (Linux), else sync(2)."""
-    try:
-        import ctypes
-
-        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
-    except (ImportError, OSError, AttributeError):
+    syncfs = _syncfs()
+    if syncfs is None:
         os.sync()
         return
     fd = os.open(folder, os.O_RDONLY)
@@ -215,3 +319,14 @@ def _sync_file_system(folder: Path) -> None:
             os.sync()
     finally:
         os.close(fd)
+
+
+@functools.cache
+def _syncfs() -> Callable[[int], int] | None:
+    """The C library's syncfs, looked up once (ctypes releases the GIL while it runs); None where there is none."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).syncfs
+    except (ImportError, OSError, AttributeError, TypeError):
+        return None

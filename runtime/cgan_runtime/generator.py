@@ -76,6 +76,9 @@ class Generator:
         # Nothing from onnxruntime's own log: load and run failures come back as exceptions, which
         # the callers report in one line, and fallbacks are reported below as one clear warning.
         options.log_severity_level = ORT_FATAL_ONLY
+        # Between runs onnxruntime's threads wait asleep, not spinning: a spinning pool holds the cores
+        # that other work needs (`cgan-gen --dataset`'s encoders, a server's requests, other processes).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             session = onnxruntime.InferenceSession(str(path), sess_options=options, providers=session_providers(cuda))
         except Exception as exc:  # onnxruntime's errors share no base class narrower than Exception

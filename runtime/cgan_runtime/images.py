@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import os
+import struct
+import zlib
 
 import numpy as np
 from PIL import Image
@@ -111,3 +113,37 @@ class _NamedBuffer(io.BytesIO):
 def encode_png(image: np.ndarray) -> bytes:
     """One uint8 picture [H, W] (grey) or [H, W, 3|4] (RGB, RGBA) as PNG bytes."""
     return encode(image, "PNG")
+
+
+def encode_png_plain(image: np.ndarray, compress: bool = True) -> bytes:
+    """One uint8 picture [H, W] (grey) or [H, W, 3|4] (RGB, RGBA) as a PNG written with zlib alone.
+
+    The same pixels as `encode_png`, not the same bytes: one IDAT chunk, no row filter, zlib's
+    fastest level, or with `compress=False` the rows stored as they are. For many small pictures
+    (a labelled set's digits) Pillow's per-call work is most of the cost. On the shipped model's
+    28x28 digits, one thread: Pillow 52-89 µs and 346 bytes a digit, this 21 µs and 343 bytes,
+    stored 2 µs and 880 bytes.
+    """
+    if image.dtype != np.uint8:
+        raise ValueError(f"image pixels must be uint8, got {image.dtype}")
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.ndim != 3 or image.shape[2] not in _PNG_COLOUR_TYPE:
+        raise ValueError(f"a picture is [H, W] or [H, W, 3|4], got shape {list(image.shape)}")
+    height, width, channels = image.shape
+    rows = np.zeros((height, 1 + width * channels), np.uint8)  # each row: filter type 0 (none), then its pixels
+    rows[:, 1:] = image.reshape(height, width * channels)
+    header = struct.pack(">IIBBBBB", width, height, 8, _PNG_COLOUR_TYPE[channels], 0, 0, 0)
+    pixels = zlib.compress(rows.tobytes(), _PNG_ZLIB_LEVEL if compress else 0)
+    return b"".join((_PNG_SIGNATURE, _png_chunk(b"IHDR", header), _png_chunk(b"IDAT", pixels), _PNG_END))
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_COLOUR_TYPE = {1: 0, 3: 2, 4: 6}  # channels -> PNG colour type: grey, RGB, RGBA
+_PNG_END = _png_chunk(b"IEND", b"")
+# zlib's fastest: on a digit, the default level 6 takes 1.5 times as long for files 5% smaller.
+_PNG_ZLIB_LEVEL = 1
