@@ -2,11 +2,11 @@
 
 Every TrueType/OpenType font under /usr/share/fonts that draws all ten letters
 gives one grey 32x32 image per letter (white on black, centred, scaled to fit),
-written as OUT/<letter>/<font>.png: a labelled folder for `cgan-train --data OUT`.
-Install fonts first, for example (no download beyond apt):
+written as OUT/<letter>/<font>-<digest of its path>.png: a labelled folder for `cgan-train --data OUT`.
+Install fonts first (no download beyond apt); bench/fonts-packages.txt lists the 199
+packages behind the figures in docs/performance.md (1,288 fonts, 12,880 images):
 
-    apt-get install fonts-dejavu fonts-liberation fonts-noto-core fonts-urw-base35 \\
-        fonts-freefont-ttf fonts-cantarell fonts-crosextra-carlito fonts-texgyre
+    apt-get install $(cat bench/fonts-packages.txt)
     python -m bench.fonts letters/
     cgan-train --data letters/ --out runs/letters          # the default recipe, no tuning flags
     cgan-eval runs/letters/best.pt --json letters.json
@@ -19,6 +19,7 @@ the font's other nine letters and from an empty image.
 from __future__ import annotations
 
 import argparse
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -72,7 +73,9 @@ def main() -> None:
         for letter, image in zip(LETTERS, images):
             folder = args.out / letter
             folder.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(image).save(folder / f"{font_path.stem}.png")
+            # Several packages ship fonts of one file name: the path's digest keeps each font's own image.
+            digest = hashlib.sha256(str(font_path).encode()).hexdigest()[:8]
+            Image.fromarray(image).save(folder / f"{font_path.stem}-{digest}.png")
     print(f"{kept} of {len(fonts)} fonts: {kept * len(LETTERS)} images of {args.size}x{args.size} in {args.out}")
 
 
