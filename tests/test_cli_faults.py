@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -93,7 +92,7 @@ def test_requests_too_large_are_refused_in_one_line_before_allocating(cgan_gen, 
 
 
 def test_files_that_cannot_fit_on_the_disk_are_refused_before_generating(cgan_gen, tmp_path, monkeypatch):
-    monkeypatch.setattr("cgan_runtime.budget.shutil.disk_usage", lambda folder: SimpleNamespace(free=10**6))
+    monkeypatch.setattr("cgan_runtime.budget.free_space", lambda folder: (10**6, 0))
     result = cgan_gen("--all-labels", "-n", 1000, "--model", TINY_MODEL)
     # Sizes in the unit that keeps them readable (it used to say "0.0 GiB of disk, and . has 0.0 GiB free").
     assert_one_line_error(result, EXIT_USAGE, "10,000 files may need 39.1 MiB of disk, and . has 976.6 KiB free")

@@ -154,9 +154,7 @@ def test_usage_errors_are_one_line_and_write_nothing(cgan_gen, tmp_path):
 
 
 def test_a_request_too_large_for_the_disk_is_refused_before_anything_is_written(cgan_gen, tmp_path, monkeypatch):
-    import shutil
-
-    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(1 << 30, 1 << 30, 1 << 20))
+    monkeypatch.setattr("cgan_runtime.budget.free_space", lambda folder: (1 << 20, 0))
     result = cgan_gen("--dataset", tmp_path / "set", "--per-label", 1000, "--all-labels", "--model", TINY_MODEL)
     assert_one_line_error(result, 2, "of disk")
     assert not (tmp_path / "set").exists()

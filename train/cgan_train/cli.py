@@ -38,6 +38,7 @@ class BareArguments(typer.core.TyperCommand):
         pieces = super().collect_usage_pieces(ctx)
         return [piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece for piece in pieces]
 
+
 DATA_DIR_HELP = "Folder holding (or receiving) the named data sets in torchvision's layout (DIR/MNIST/raw/...)."
 DATA_HELP = ("mnist, fashion-mnist, kmnist, cifar10, or a folder of class folders "
              "(DIR/CLASS/*.png, jpg, ...; class names are the folder names).")
