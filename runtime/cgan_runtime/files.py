@@ -144,12 +144,8 @@ def _keep_mode_and_owner(fd: int, existing: os.stat_result) -> None:
 
 def _create_temp(target: Path) -> tuple[int, Path]:
     """A new `.NAME.RANDOM.tmp` beside `target`; O_EXCL means a leftover is never opened."""
-    while True:
-        tmp = target.with_name(_temp_name(target.name))
-        try:
-            return os.open(tmp, _TEMP_FLAGS, _NEW_FILE_MODE), tmp
-        except FileExistsError:
-            continue
+    fd, tmp = _new_temp(target.name, lambda name: os.open(target.with_name(name), _TEMP_FLAGS, _NEW_FILE_MODE))
+    return fd, target.with_name(tmp)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -205,15 +201,10 @@ class OpenFolder:
 
         On failure the temp file is removed and the OSError names `name`'s path.
         """
-        while True:
-            tmp = _temp_name(name)
-            try:
-                fd = os.open(self._at(tmp), _TEMP_FLAGS, _NEW_FILE_MODE, **self._dir)
-                break
-            except FileExistsError:
-                continue
-            except OSError as exc:
-                raise _naming(exc, self.path / name) from None
+        try:
+            fd, tmp = _new_temp(name, lambda temp: os.open(self._at(temp), _TEMP_FLAGS, _NEW_FILE_MODE, **self._dir))
+        except OSError as exc:
+            raise _naming(exc, self.path / name) from None
         try:
             write_all(fd, data)
         except BaseException as exc:
@@ -275,6 +266,16 @@ class OpenFolder:
     @property
     def _dir(self) -> dict[str, int]:
         return {"dir_fd": self._fd} if self._fd is not None else {}
+
+
+def _new_temp(name: str, create: Callable[[str], int]) -> tuple[int, str]:
+    """(fd, temp name) from `create` (an O_EXCL open) of a fresh `_temp_name(name)`, drawing again on a clash."""
+    while True:
+        tmp = _temp_name(name)
+        try:
+            return create(tmp), tmp
+        except FileExistsError:
+            continue
 
 
 def _temp_name(name: str) -> str:
