@@ -19,6 +19,7 @@ Traffic goes to 127.0.0.1 only. Results: printed, and as JSON with --out.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
