@@ -16,7 +16,9 @@ from cgan_train.classifier import (  # noqa: E402
     classifier_for,
     MIN_STEPS,
     default_epochs,
+    train_classifier,
 )
+from cgan_train import classifier as classifier_module  # noqa: E402
 from cgan_train.data import LabelledImages  # noqa: E402
 
 EPOCHS = 3  # enough for stripes; the real recipe (default_epochs) is for real data
@@ -29,6 +31,13 @@ def stripes(n: int, seed: int, shape: tuple[int, int, int] = (1, 28, 28), datase
     for c in range(10):
         images[labels == c, :, 2 * c + 4 : 2 * c + 6] = 255
     return LabelledImages(images, labels, tuple(str(c) for c in range(10)), dataset)
+
+
+@pytest.fixture(autouse=True)
+def unshifted(monkeypatch):
+    """The stripes' label is their place: these tests of the cache train the unshifted recipe
+    that a large set gets (a small set's shifted one is tested on shapes, below)."""
+    monkeypatch.setattr(classifier_module, "AUGMENT_BELOW", 0)
 
 
 @pytest.fixture(scope="module")
@@ -135,3 +144,15 @@ def test_a_shipped_classifier_is_used_instead_of_training_and_a_damaged_one_is_r
     monkeypatch.setattr(classifier, "SHIPPED", {shipped.name: "0" * 64})
     with pytest.raises(ClassifierError, match="missing or damaged"):
         classifier_for(train, test, cache_dir=tmp_path / "empty", epochs=EPOCHS)
+
+
+
+def test_a_small_set_trains_its_classifier_on_shifted_images_and_a_large_one_does_not(splits, monkeypatch):
+    shifted = []
+    monkeypatch.setattr(classifier_module, "shift", lambda images, ints: shifted.append(len(images)) or images)
+    train, _ = splits
+    train_classifier(train, epochs=1)
+    assert shifted == []  # as large a set as AUGMENT_BELOW (0 here): plain batches
+    monkeypatch.setattr(classifier_module, "AUGMENT_BELOW", len(train) + 1)
+    train_classifier(train, epochs=1)
+    assert shifted == [128, 128]  # every batch of the epoch

@@ -34,10 +34,17 @@ def augment(images: torch.Tensor, draws: torch.Generator, colour: bool, batch: i
 
     if colour:
         images = _colour(images, torch.rand(batch, 3, generator=draws, device=draws.device)[part].to(images.device))
-    sh, sw = int(h * TRANSLATION + 0.5), int(w * TRANSLATION + 0.5)
-    images = _translate(images, ints(2 * sh + 1) - sh, ints(2 * sw + 1) - sw)
+    images = shift(images, ints)
     ch, cw = int(h * CUTOUT + 0.5), int(w * CUTOUT + 0.5)
     return _cutout(images, ints(h + 1 - ch % 2), ints(w + 1 - cw % 2), ch, cw)
+
+
+def shift(images: torch.Tensor, ints) -> torch.Tensor:
+    """Images shifted by up to TRANSLATION of their side, each by its own draw: `ints(k)` gives
+    one integer in [0, k) per image, as [N, 1, 1]."""
+    h, w = images.shape[2:]
+    sh, sw = int(h * TRANSLATION + 0.5), int(w * TRANSLATION + 0.5)
+    return translate(images, ints(2 * sh + 1) - sh, ints(2 * sw + 1) - sw)
 
 
 def _colour(x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
@@ -50,7 +57,7 @@ def _colour(x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
     return (x - mean) * (r[:, 2] + 0.5) + mean
 
 
-def _translate(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
+def translate(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
     """Shift each image by (dy, dx) [N, 1, 1] pixels, filling with zeros (mid-grey)."""
     n, _, h, w = x.shape
     rows = (torch.arange(h, device=x.device)[None, :, None] + dy).clamp(-1, h)  # -1 and h: the padding

@@ -22,7 +22,9 @@ from torch import nn
 
 from cgan_runtime.files import atomic_write
 
+from .augment import shift
 from .checkpoint import file_sha256
+from .config import AUGMENT_BELOW
 from .data import LabelledImages, to_model_range
 
 # Bump when the architecture or the training recipe changes, so old caches are ignored.
@@ -34,6 +36,9 @@ FEATURE_DIM = 128
 MIN_EPOCHS = 3  # MNIST's recipe: 3 epochs of 60,000 images
 MIN_STEPS = 500  # small sets repeat epochs up to this many steps
 BATCH_SIZE = 128
+# Below AUGMENT_BELOW training images every batch is also shifted by up to an eighth of the side
+# (augment.shift): a few hundred images are otherwise memorised rather than learnt (trained on
+# 3 x 90 colour shapes, 900 fresh ones read 86% right without shifts, 99.4% with).
 
 # Classifiers shipped with the package (cgan_train/classifiers/), by cache file name, with their
 # sha256: the standard sets' figures are then the same on every machine. Others are trained and cached.
@@ -192,7 +197,9 @@ def default_epochs(n: int) -> int:
 
 def cache_path(train: LabelledImages, test: LabelledImages, epochs: int, cache_dir: Path | None = None) -> Path:
     """The cache file for a classifier of this data and recipe: another data set (or a subset) never reuses one."""
-    digest = hashlib.sha256(f"{train.image_shape} {epochs}".encode())
+    # A shifted recipe names itself; MNIST's (unshifted) name is what its shipped file is called.
+    recipe = f"{train.image_shape} {epochs}" + (" shifted" if _shifted(len(train)) else "")
+    digest = hashlib.sha256(recipe.encode())
     for tensor in (train.images, train.labels, test.images, test.labels):
         digest.update(tensor.contiguous().numpy().tobytes())
     slug = re.sub(r"[^A-Za-z0-9_-]+", "-", train.dataset).strip("-") or "data"
@@ -207,6 +214,7 @@ def _fit(model: Classifier, train: LabelledImages, epochs: int, progress: Progre
     steps_per_epoch = max(len(images) // BATCH_SIZE, 1)
     total = epochs * steps_per_epoch
     order = torch.Generator().manual_seed(0)  # its own stream, like the weights below
+    shifts = torch.Generator().manual_seed(1) if _shifted(len(images)) else None
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=total)
     model.train()
@@ -214,7 +222,10 @@ def _fit(model: Classifier, train: LabelledImages, epochs: int, progress: Progre
     for _ in range(epochs):
         perm = torch.randperm(len(images), generator=order).to(device)
         for idx in perm[: steps_per_epoch * BATCH_SIZE].view(steps_per_epoch, -1):
-            loss = nn.functional.cross_entropy(model(to_model_range(images[idx])), labels[idx])
+            batch = to_model_range(images[idx])
+            if shifts is not None:
+                batch = shift(batch, lambda k: torch.randint(0, k, (len(batch), 1, 1), generator=shifts).to(device))
+            loss = nn.functional.cross_entropy(model(batch), labels[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -222,6 +233,10 @@ def _fit(model: Classifier, train: LabelledImages, epochs: int, progress: Progre
             done += 1
             if progress is not None:
                 progress("training the evaluation classifier", done, total)
+
+
+def _shifted(n_train: int) -> bool:
+    return n_train < AUGMENT_BELOW
 
 
 def _log_lines(progress: ProgressFn | None, every: float = 15.0) -> ProgressFn:

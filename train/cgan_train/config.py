@@ -57,6 +57,7 @@ RECORDED_FIELDS = ("data_fingerprint",)
 
 # Differentiable augmentation (augment.py) is on by default for the conv recipe below this
 # many training images: the critic of a small set memorises it without it (DiffAugment).
+# The evaluation classifier shifts the images of a set this small too (classifier.py).
 AUGMENT_BELOW = 10_000
 
 # Training seeds are hashed (trainer.derive_seed) and feed torch, which takes 64 bits; generation
