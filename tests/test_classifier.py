@@ -35,8 +35,8 @@ def stripes(n: int, seed: int, shape: tuple[int, int, int] = (1, 28, 28), datase
 
 @pytest.fixture(autouse=True)
 def unshifted(monkeypatch):
-    """The stripes' label is their place: these tests of the cache train the unshifted recipe
-    that a large set gets (a small set's shifted one is tested on shapes, below)."""
+    """The stripes' label is their place: these tests train the unshifted recipe that a large set
+    gets (the last test turns a small set's shifts back on)."""
     monkeypatch.setattr(classifier_module, "AUGMENT_BELOW", 0)
 
 
@@ -144,7 +144,6 @@ def test_a_shipped_classifier_is_used_instead_of_training_and_a_damaged_one_is_r
     monkeypatch.setattr(classifier, "SHIPPED", {shipped.name: "0" * 64})
     with pytest.raises(ClassifierError, match="missing or damaged"):
         classifier_for(train, test, cache_dir=tmp_path / "empty", epochs=EPOCHS)
-
 
 
 def test_a_small_set_trains_its_classifier_on_shifted_images_and_a_large_one_does_not(splits, monkeypatch):

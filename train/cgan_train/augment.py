@@ -13,6 +13,8 @@ global batch: a resumed run, or one split over processes, augments alike.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
 TRANSLATION = 1 / 8  # the largest shift, as a share of the side
@@ -39,12 +41,12 @@ def augment(images: torch.Tensor, draws: torch.Generator, colour: bool, batch: i
     return _cutout(images, ints(h + 1 - ch % 2), ints(w + 1 - cw % 2), ch, cw)
 
 
-def shift(images: torch.Tensor, ints) -> torch.Tensor:
+def shift(images: torch.Tensor, ints: Callable[[int], torch.Tensor]) -> torch.Tensor:
     """Images shifted by up to TRANSLATION of their side, each by its own draw: `ints(k)` gives
     one integer in [0, k) per image, as [N, 1, 1]."""
     h, w = images.shape[2:]
     sh, sw = int(h * TRANSLATION + 0.5), int(w * TRANSLATION + 0.5)
-    return translate(images, ints(2 * sh + 1) - sh, ints(2 * sw + 1) - sw)
+    return _translate(images, ints(2 * sh + 1) - sh, ints(2 * sw + 1) - sw)
 
 
 def _colour(x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
@@ -57,7 +59,7 @@ def _colour(x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
     return (x - mean) * (r[:, 2] + 0.5) + mean
 
 
-def translate(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
+def _translate(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
     """Shift each image by (dy, dx) [N, 1, 1] pixels, filling with zeros (mid-grey)."""
     n, _, h, w = x.shape
     rows = (torch.arange(h, device=x.device)[None, :, None] + dy).clamp(-1, h)  # -1 and h: the padding
