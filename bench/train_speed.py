@@ -30,8 +30,9 @@ from cgan_train.trainer import Looks, Models, recalibrate_batchnorm, train_step
 def _models(spec: ModelSpec, cfg: TrainConfig) -> Models:
     torch.manual_seed(0)
     g, d = build_models(spec)
-    opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
-    opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    lr, betas = cfg.adam()
+    opt_g = torch.optim.Adam(g.parameters(), lr=lr, betas=betas)
+    opt_d = torch.optim.Adam(d.parameters(), lr=lr, betas=betas)
     return Models(spec, g, d, g, d, copy.deepcopy(g).eval(), opt_g, opt_d)
 
 

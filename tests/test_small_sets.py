@@ -1,5 +1,6 @@
-"""Small sets train well by default: a warmed-up weight average, runs sized in steps, looks on the
-clock, the critic's augmentation, and a last line that says when a model is not ready."""
+"""Small sets and short runs train well by default: a warmed-up weight average, runs sized in steps,
+looks on the clock, the critic's augmentation, the fast start, and a last line that says when a
+model is not ready."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ torch = pytest.importorskip("torch")
 from cgan_runtime.contract import ModelSpec  # noqa: E402
 from cgan_train.augment import augment  # noqa: E402
 from cgan_train.checkpoint import load_checkpoint  # noqa: E402
-from cgan_train.config import AUGMENT_BELOW, TrainConfig  # noqa: E402
-from cgan_train.models import build_models  # noqa: E402
+from cgan_train.config import AUGMENT_BELOW, FAST_BETAS, FAST_LR, FAST_START_BELOW, TrainConfig  # noqa: E402
+from cgan_train.models import build_models, widen_label_tables  # noqa: E402
 from cgan_train.trainer import Looks, Position, ema_decay, final_line, train  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ is a folder of scripts
@@ -92,20 +93,59 @@ def test_augmentation_is_seeded_differentiable_and_a_slice_augments_like_its_par
 
 def test_augmentation_is_on_for_the_conv_recipe_below_its_threshold_only():
     conv, edge = TrainConfig.for_recipe("conv"), TrainConfig.for_recipe("edge")
-    assert conv.with_augment_for(300).augment and not conv.with_augment_for(AUGMENT_BELOW).augment
-    assert not edge.with_augment_for(300).augment
-    assert not TrainConfig.for_recipe("conv", augment=False).with_augment_for(300).augment
+    long_run = 26_000
+    assert conv.decided_for(300, long_run).augment and not conv.decided_for(AUGMENT_BELOW, long_run).augment
+    assert not edge.decided_for(300, long_run).augment
+    assert not TrainConfig.for_recipe("conv", augment=False).decided_for(300, long_run).augment
 
 
-def test_resume_refuses_to_switch_augmentation():
-    run = TrainConfig.for_recipe("conv").with_augment_for(300)
+def test_resume_keeps_the_runs_decisions_and_refuses_to_switch_them():
+    run = TrainConfig.for_recipe("conv").decided_for(300, 300)
+    resumed = TrainConfig.for_recipe("conv").with_decisions_of(run).decided_for(60_000, 26_000)
+    assert (resumed.augment, resumed.fast_start) == (True, True)
     assert run.changes_beyond_plan(run.with_overrides(augment=False)) == ["augment True -> False"]
+    assert run.changes_beyond_plan(run.with_overrides(fast_start=False)) == ["fast_start True -> False"]
 
 
-def test_runs_written_before_augmentation_existed_read_as_unaugmented_and_sized_by_epochs():
-    old = {k: v for k, v in TrainConfig.for_recipe("conv").to_dict().items() if k not in ("augment", "min_steps")}
+def test_runs_written_before_augmentation_existed_read_as_unaugmented_slow_started_and_sized_by_epochs():
+    old = {k: v for k, v in TrainConfig.for_recipe("conv").to_dict().items()
+           if k not in ("augment", "fast_start", "min_steps")}
     cfg = TrainConfig.from_dict(old)
-    assert cfg.augment is False and cfg.min_steps is None
+    assert cfg.augment is False and cfg.fast_start is False and cfg.min_steps is None
+
+
+# --- the fast start ---------------------------------------------------------------
+
+
+def test_a_conv_run_planned_below_the_threshold_starts_fast_and_a_long_one_keeps_the_recipe():
+    conv = TrainConfig.for_recipe("conv")
+    short, long = conv.decided_for(60_000, FAST_START_BELOW - 1), conv.decided_for(60_000, FAST_START_BELOW)
+    assert short.fast_start and not long.fast_start
+    assert short.adam() == (conv.lr * FAST_LR, FAST_BETAS) and long.adam() == (conv.lr, (conv.beta1, conv.beta2))
+    assert not TrainConfig.for_recipe("edge").decided_for(60_000, 300).fast_start
+    assert not TrainConfig.for_recipe("conv", fast_start=False).decided_for(60_000, 300).fast_start
+
+
+def test_the_fast_start_widens_only_the_generators_label_tables():
+    torch.manual_seed(0)
+    generator = build_models(ModelSpec(arch="conv", image_shape=(3, 32, 32)))[0]
+    before = {k: v.clone() for k, v in generator.state_dict().items()}
+    widen_label_tables(generator)
+    changed = {k for k, v in generator.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed == {"label_emb.weight"} | {f"norms.{i}.{t}.weight" for i in range(2) for t in ("scale", "shift")}
+    assert generator.label_emb.weight.std() > 0.5 > 0.1 > before["label_emb.weight"].std()
+    with pytest.raises(ValueError, match="conv generator"):
+        widen_label_tables(build_models(ModelSpec(arch="mlp"))[0])
+
+
+def test_a_short_training_run_records_its_fast_start_and_trains_at_the_fast_rate(tmp_path):
+    folder = make_shapes(tmp_path / "shapes", classes=2, per_class=64, size=28)
+    cfg = TrainConfig.for_recipe("conv", max_steps=2, evaluate=False, data=str(folder))
+    train(cfg, tmp_path, tmp_path / "run", device="cpu")
+    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert ckpt["train_config"]["fast_start"] is True
+    group = ckpt["opt_g"]["param_groups"][0]
+    assert (group["lr"], tuple(group["betas"])) == (cfg.lr * FAST_LR, FAST_BETAS)
 
 
 def test_the_generator_that_export_runs_never_contains_the_augmentation(tmp_path):

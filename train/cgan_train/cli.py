@@ -22,7 +22,8 @@ from cgan_runtime.commands.errors import (
 from cgan_runtime.files import check_writable, write_output
 from cgan_runtime.inputs import SEED_LIMIT as NOISE_SEED_LIMIT
 
-from .config import AUGMENT_BELOW, DEFAULT_DATA_DIR, DEFAULT_RECIPE, RECIPES, TRAINING_SEED_LIMIT, TrainConfig
+from .config import (AUGMENT_BELOW, DEFAULT_DATA_DIR, DEFAULT_RECIPE, FAST_BETAS, FAST_LR, FAST_START_BELOW, RECIPES,
+                     TRAINING_SEED_LIMIT, TrainConfig)
 
 TRAIN_EXTRA_HINT = "needs the train extra: pip install '.[train,cpu]' in the cgan-edge clone"
 
@@ -170,6 +171,12 @@ def train(
         None, "--augment/--no-augment",
         help="Show the critic shifted, cut-out (and recoloured) images, real and generated alike (DiffAugment).",
         show_default=f"augment for the conv recipe below {AUGMENT_BELOW:,} training images",
+    ),
+    fast_start: Optional[bool] = typer.Option(
+        None, "--fast-start/--no-fast-start",
+        help=f"Train {FAST_LR:g}x the learning rate with Adam betas {FAST_BETAS}, the generator's label tables "
+             "starting wide: a short run's classes differ sooner.",
+        show_default=f"fast for the conv recipe below {FAST_START_BELOW:,} steps",
     ),
 ) -> None:
     if resume and overwrite:  # continue the run, or replace it: not both

@@ -60,6 +60,16 @@ RECORDED_FIELDS = ("data_fingerprint",)
 # The evaluation classifier shifts the images of a set this small too (classifier.py).
 AUGMENT_BELOW = 10_000
 
+# A conv run planned shorter than this many steps starts fast: both optimisers take FAST_LR times
+# the recipe's learning rate with Adam betas FAST_BETAS, and the generator's label tables start
+# wide (models.widen_label_tables). Adam moves a weight by about its learning rate a step, so from
+# the recipe's small start the classes stay alike for thousands of steps (300 MNIST steps: label
+# accuracy 12.6% -> 60.7%). Long runs keep the recipe: on the full MNIST run the fast settings
+# cost variety within each label (docs/performance.md).
+FAST_START_BELOW = 2_000
+FAST_LR = 5.0
+FAST_BETAS = (0.0, 0.9)
+
 # Training seeds are hashed (trainer.derive_seed) and feed torch, which takes 64 bits; generation
 # seeds are another range, the portable noise rule's (cgan_runtime.inputs.SEED_LIMIT, 2**53).
 TRAINING_SEED_LIMIT = 2**64
@@ -98,8 +108,10 @@ class TrainConfig:
     # A folder's files, sizes and times when the run started (data.data_fingerprint); "" for a named set.
     data_fingerprint: str = ""
     # Differentiable augmentation of the critic's input (augment.py); None = decide by the
-    # set's size (`with_augment_for`), which is what the run then records.
+    # set's size (`decided_for`), which is what the run then records.
     augment: bool | None = None
+    # The fast start (FAST_START_BELOW); None = decide by the run's planned length (`decided_for`).
+    fast_start: bool | None = None
 
     def __post_init__(self) -> None:
         checks = [
@@ -131,7 +143,7 @@ class TrainConfig:
         given = {k: v for k, v in overrides.items() if v is not None}
         if "epochs" in given:  # an explicit length replaces the recipe's rule
             given.setdefault("min_steps", None)
-        return cls.from_dict({**RECIPES[recipe], "augment": None, **given, "recipe": recipe})
+        return cls.from_dict({**RECIPES[recipe], "augment": None, "fast_start": None, **given, "recipe": recipe})
 
     def with_overrides(self, **overrides: Any) -> "TrainConfig":
         """This config with the given fields replaced (None means keep); a new `epochs` drops min_steps."""
@@ -145,15 +157,24 @@ class TrainConfig:
         steps = max(self.epochs * steps_per_epoch, self.min_steps or 0)
         return min(steps, self.max_steps or steps)
 
-    def with_augment_of(self, run: "TrainConfig") -> "TrainConfig":
-        """The config with `augment` decided as `run` decided it, unless decided here (a resume keeps its run's)."""
-        return self if self.augment is not None else replace(self, augment=run.augment)
+    def adam(self) -> tuple[float, tuple[float, float]]:
+        """The optimisers' learning rate and betas: the recipe's, or the fast start's (FAST_START_BELOW)."""
+        if self.fast_start:
+            return self.lr * FAST_LR, FAST_BETAS
+        return self.lr, (self.beta1, self.beta2)
 
-    def with_augment_for(self, n_images: int) -> "TrainConfig":
-        """The config with `augment` decided: on for the conv network below AUGMENT_BELOW images."""
-        if self.augment is not None:
-            return self
-        return replace(self, augment=self.network == "conv" and n_images < AUGMENT_BELOW)
+    def decided_for(self, n_images: int, planned_steps: int) -> "TrainConfig":
+        """The config with what a new run decides from its set and length, where not decided here:
+        augmentation below AUGMENT_BELOW images, the fast start below FAST_START_BELOW steps (conv only)."""
+        conv = self.network == "conv"
+        augment = conv and n_images < AUGMENT_BELOW if self.augment is None else self.augment
+        fast_start = conv and planned_steps < FAST_START_BELOW if self.fast_start is None else self.fast_start
+        return replace(self, augment=augment, fast_start=fast_start)
+
+    def with_decisions_of(self, run: "TrainConfig") -> "TrainConfig":
+        """The config with what `run` decided (`decided_for`), where not decided here: a resume keeps its run's."""
+        return replace(self, augment=run.augment if self.augment is None else self.augment,
+                       fast_start=run.fast_start if self.fast_start is None else self.fast_start)
 
     def changes_beyond_plan(self, other: "TrainConfig") -> list[str]:
         """Fields other than the plan (PLAN_FIELDS) where `other` differs, as 'name: ours -> theirs'."""
@@ -181,8 +202,9 @@ class TrainConfig:
         if "arch" in data and "recipe" not in data:
             data = {("recipe" if k == "arch" else k): v for k, v in data.items()}
         # Runs written before the critic's width was a field used the network's own.
-        # Runs written before a length in steps or augmentation: epochs alone, no augmentation.
-        data = {"critic_width": _RECIPE_BASE["critic_width"], "min_steps": None, "augment": False, **data}
+        # Runs written before a length in steps, augmentation or the fast start: epochs alone, neither.
+        data = {"critic_width": _RECIPE_BASE["critic_width"], "min_steps": None, "augment": False,
+                "fast_start": False, **data}
         names = {f.name for f in fields(cls)}
         unknown = set(data) - names
         if unknown:

@@ -201,6 +201,18 @@ def init_seed_weights(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
+def widen_label_tables(generator: nn.Module) -> None:
+    """Start a conv generator's label tables wide: the embedding beside the noise N(0, 1), the
+    conditional BatchNorm scales and shifts N(0, 0.3), so that the classes differ from the first
+    step (config.FAST_START_BELOW says when: the seed's N(0, 0.02) takes thousands of steps to grow)."""
+    if not isinstance(generator, ConvGenerator):
+        raise ValueError(f"wide label tables are for the conv generator, not {type(generator).__name__}")
+    nn.init.normal_(generator.label_emb.weight, 0.0, 1.0)
+    for norm in generator.norms:
+        nn.init.normal_(norm.scale.weight, 0.0, 0.3)
+        nn.init.normal_(norm.shift.weight, 0.0, 0.3)
+
+
 # Network pairs by name (TrainConfig.network); the name travels in the file as ModelSpec.arch. Recipes
 # (cgan_train.config.RECIPES) choose a pair and its hyper-parameters.
 NETWORKS = {

@@ -38,7 +38,7 @@ from .data import LabelledImages, check_fits, data_fingerprint, load_data, memor
 from .distributed import Processes
 from .footprint import check_training_fits
 from .losses import discriminator_loss, generator_loss, mode_seeking_penalty
-from .models import build_models
+from .models import build_models, widen_label_tables
 from .progress import EpochBar
 from .rundir import RunFolder
 from .samplers import checkpoint_sampler
@@ -85,7 +85,7 @@ def _train(cfg: TrainConfig, data_dir: Path, run: RunFolder, procs: Processes, d
     ckpt = None
     if resume:
         ckpt = resume_point(run, cfg, procs.device)
-        cfg = cfg.with_augment_of(TrainConfig.from_dict(ckpt["train_config"]))
+        cfg = cfg.with_decisions_of(TrainConfig.from_dict(ckpt["train_config"]))
     if ckpt is None:
         run.check_new(overwrite)
     mine = distributed.local_batch(cfg.batch_size, procs, pairs=cfg.diversity > 0)  # refuses an uneven split early
@@ -93,10 +93,11 @@ def _train(cfg: TrainConfig, data_dir: Path, run: RunFolder, procs: Processes, d
         data = load_training_data(cfg, data_dir, download)
     cfg = same_data(cfg, data_fingerprint(cfg.data_source(data_dir)), ckpt)
     images, labels = training_tensors(cfg, data, procs.device)
-    cfg = cfg.with_augment_for(images.shape[0])  # a new run decides; a resumed one kept its choice
     steps_per_epoch = images.shape[0] // cfg.batch_size
     if steps_per_epoch == 0:
         raise ValueError(f"batch size {cfg.batch_size} is larger than the {images.shape[0]} training images")
+    # A new run decides; a resumed one kept its choices.
+    cfg = cfg.decided_for(images.shape[0], cfg.planned_steps(steps_per_epoch))
     check_training_fits(cfg.model_spec(data), cfg.critic_width, mine.stop - mine.start, cfg.ema > 0, procs.device)
     models = Models.build(cfg, procs, ckpt, data)
     evaluator = make_evaluator(cfg, data_dir, download, procs.device, data) if procs.writes else None
@@ -144,7 +145,7 @@ def resume_point(run: RunFolder, cfg: TrainConfig, device: torch.device) -> dict
     """last.pt, once `cfg` is known to change nothing but the plan."""
     ckpt = _last_checkpoint(run, device)
     recorded = TrainConfig.from_dict(ckpt["train_config"])
-    changed = recorded.changes_beyond_plan(cfg.with_augment_of(recorded))
+    changed = recorded.changes_beyond_plan(cfg.with_decisions_of(recorded))
     if changed:
         raise ValueError(f"--resume cannot change {'; '.join(changed)} (only --epochs, --max-steps, --eval, --data-dir)")
     return ckpt
@@ -281,6 +282,8 @@ class Models:
         spec = cfg.model_spec(data)
         torch.manual_seed(derive_seed(cfg.seed, "weights"))
         G, D = build_models(spec, cfg.critic_width)
+        if cfg.fast_start:
+            widen_label_tables(G)
         if cfg.batch_size < 2 and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in G.modules()):
             raise ValueError("batch size 1 cannot train BatchNorm layers (no batch statistics); use 2 or more")
         # The average is a plain copy: it is only run in eval mode, and on rank 0.
@@ -297,8 +300,9 @@ class Models:
         D = D.to(procs.device)
         G_ema = G_ema.to(procs.device).eval() if G_ema is not None else None
         fused = procs.device.type == "cuda"  # one kernel per optimizer step on GPU
-        opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=fused)
-        opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=fused)
+        lr, betas = cfg.adam()
+        opt_g = torch.optim.Adam(G.parameters(), lr=lr, betas=betas, fused=fused)
+        opt_d = torch.optim.Adam(D.parameters(), lr=lr, betas=betas, fused=fused)
         if ckpt is not None:
             try:
                 opt_g.load_state_dict(ckpt["opt_g"])
