@@ -3,8 +3,9 @@
 Every TrueType/OpenType font under /usr/share/fonts that draws all ten letters
 gives one grey 32x32 image per letter (white on black, centred, scaled to fit),
 written as OUT/<letter>/<font>-<digest of its path>.png: a labelled folder for `cgan-train --data OUT`.
-Install fonts first (no download beyond apt); bench/fonts-packages.txt lists the 199
-packages behind the figures in docs/performance.md (1,288 fonts, 12,880 images):
+Install fonts first (no download beyond apt); bench/fonts-packages.txt lists 199 packages,
+of which Debian offered 193 on 2026-12-02: those gave the figures in docs/performance.md
+(1,360 fonts, 13,600 images):
 
     apt-get install $(cat bench/fonts-packages.txt)
     python -m bench.fonts letters/

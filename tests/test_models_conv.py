@@ -6,7 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from cgan_train.models import build_models  # noqa: E402
+from cgan_train.models import build_models, conv_layout  # noqa: E402
 
 from cgan_runtime.contract import ModelSpec  # noqa: E402
 
@@ -52,6 +52,14 @@ def test_conv_discriminator_score_depends_on_the_label():
     with torch.no_grad():
         scores = discriminator(image, torch.arange(spec.num_classes))
     assert len(set(scores.tolist())) == spec.num_classes
+
+
+def test_above_28_pixels_the_generator_starts_from_a_small_map_and_draws_through_three_blocks():
+    # (upsamplings, base side): MNIST's 28 keeps its 7x7 map; larger images start at 4 to 8 pixels.
+    assert conv_layout((1, 28, 28)) == (2, 7)
+    assert [conv_layout((3, size, size)) for size in (29, 32, 33, 64)] == [(3, 4), (3, 4), (3, 5), (3, 8)]
+    generator = build_models(conv_spec(3, 32))[0]
+    assert len(generator.convs) == 3
 
 
 @pytest.mark.parametrize("shape", [(1, 27, 27), (1, 65, 65), (3, 28, 32)])

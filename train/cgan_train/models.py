@@ -79,17 +79,21 @@ CONV_SIZES = range(28, 65)
 
 
 def conv_layout(image_shape: tuple[int, int, int]) -> tuple[int, int]:
-    """(upsamplings, base size) for a square image of 28..64 pixels.
+    """(upsamplings, base size) for a square image of 28..64 pixels: 2 up to 28, 3 above.
 
     Each upsampling doubles the side; the generator draws base * 2**ups >= H
     pixels and crops the centre, so sizes that are not a multiple of 4 or 8
-    (30, 50, ...) work without odd kernel arithmetic.
+    (30, 50, ...) work without odd kernel arithmetic. The base map is a linear
+    function of the noise, so it can hardly move a shape about: above 28 pixels,
+    where a set's things need not be centred as MNIST's digits are, it is at most
+    8 pixels and three blocks draw the rest (on 32x32 colour shapes, an 8x8 base
+    with two blocks drew colour fields after 2,000 steps, 4x4 with three drew shapes).
     """
     _, h, w = image_shape
     if h != w or h not in CONV_SIZES:
         raise ValueError(f"the conv network needs square images of {CONV_SIZES[0]} to {CONV_SIZES[-1]} pixels, "
                          f"got {h}x{w} (resize them with --image-size, or train the MLP: --recipe edge)")
-    ups = 2 if h <= 32 else 3
+    ups = 2 if h <= 28 else 3
     return ups, -(-h // 2**ups)
 
 
