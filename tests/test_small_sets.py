@@ -139,21 +139,23 @@ def test_the_fast_start_widens_only_the_generators_label_tables():
         widen_label_tables(build_models(ModelSpec(arch="mlp"))[0])
 
 
-def test_a_short_training_run_records_its_fast_start_and_trains_at_the_fast_rate(tmp_path):
+def short_shapes_run(tmp_path: Path, steps: int) -> dict:
+    """The last checkpoint of a default run of `steps` steps on 2 x 64 colour 28x28 shapes."""
     folder = make_shapes(tmp_path / "shapes", classes=2, per_class=64, size=28)
-    cfg = TrainConfig.for_recipe("conv", max_steps=2, evaluate=False, data=str(folder))
-    train(cfg, tmp_path, tmp_path / "run", device="cpu")
-    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    train(TrainConfig.for_recipe("conv", max_steps=steps, evaluate=False, data=str(folder)), tmp_path,
+          tmp_path / "run", device="cpu")
+    return load_checkpoint(tmp_path / "run" / "last.pt")
+
+
+def test_a_short_training_run_records_its_fast_start_and_trains_at_the_fast_rate(tmp_path):
+    ckpt = short_shapes_run(tmp_path, steps=2)
     assert ckpt["train_config"]["fast_start"] is True
-    group = ckpt["opt_g"]["param_groups"][0]
-    assert (group["lr"], tuple(group["betas"])) == (cfg.lr * FAST_LR, FAST_BETAS)
+    group, recipe = ckpt["opt_g"]["param_groups"][0], TrainConfig.for_recipe("conv")
+    assert (group["lr"], tuple(group["betas"])) == (recipe.lr * FAST_LR, FAST_BETAS)
 
 
 def test_the_generator_that_export_runs_never_contains_the_augmentation(tmp_path):
-    folder = make_shapes(tmp_path / "shapes", classes=2, per_class=64, size=28)
-    cfg = TrainConfig.for_recipe("conv", max_steps=3, evaluate=False, data=str(folder))
-    train(cfg, tmp_path, tmp_path / "run", device="cpu")
-    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    ckpt = short_shapes_run(tmp_path, steps=3)
     assert ckpt["train_config"]["augment"] is True
     fresh, _ = build_models(ModelSpec.from_dict(ckpt["spec"]))
     assert ckpt["generator_ema"].keys() == fresh.state_dict().keys()
