@@ -65,7 +65,7 @@ AUGMENT_BELOW = 10_000
 # the recipe's learning rate with Adam betas FAST_BETAS, and the generator's label tables start
 # wide (models.widen_label_tables). Adam moves a weight by about its learning rate a step, so from
 # the recipe's small start the classes stay alike for thousands of steps (300 MNIST steps: label
-# accuracy 12.6% -> 60.7%). Long runs keep the recipe: on the full MNIST run the fast settings
+# accuracy 12.6% -> 65.1%). Long runs keep the recipe: on the full MNIST run the fast settings
 # cost variety within each label (docs/performance.md).
 FAST_START_BELOW = 2_000
 FAST_LR = 5.0
