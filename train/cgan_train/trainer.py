@@ -84,8 +84,7 @@ def _train(cfg: TrainConfig, data_dir: Path, run: RunFolder, procs: Processes, d
     run.check_writable()
     ckpt = None
     if resume:
-        ckpt = resume_point(run, cfg, procs.device)
-        cfg = cfg.with_decisions_of(TrainConfig.from_dict(ckpt["train_config"]))
+        ckpt, cfg = resume_point(run, cfg, procs.device)
     if ckpt is None:
         run.check_new(overwrite)
     mine = distributed.local_batch(cfg.batch_size, procs, pairs=cfg.diversity > 0)  # refuses an uneven split early
@@ -141,14 +140,15 @@ def run_config(out_dir: Path) -> TrainConfig:
     return TrainConfig.from_dict(_last_checkpoint(RunFolder(out_dir), "cpu")["train_config"])
 
 
-def resume_point(run: RunFolder, cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
-    """last.pt, once `cfg` is known to change nothing but the plan."""
+def resume_point(run: RunFolder, cfg: TrainConfig, device: torch.device) -> tuple[dict[str, Any], TrainConfig]:
+    """last.pt and `cfg` with the run's decisions, once `cfg` is known to change nothing but the plan."""
     ckpt = _last_checkpoint(run, device)
     recorded = TrainConfig.from_dict(ckpt["train_config"])
-    changed = recorded.changes_beyond_plan(cfg.with_decisions_of(recorded))
+    cfg = cfg.with_decisions_of(recorded)
+    changed = recorded.changes_beyond_plan(cfg)
     if changed:
         raise ValueError(f"--resume cannot change {'; '.join(changed)} (only --epochs, --max-steps, --eval, --data-dir)")
-    return ckpt
+    return ckpt, cfg
 
 
 def _last_checkpoint(run: RunFolder, device: torch.device | str) -> dict[str, Any]:
