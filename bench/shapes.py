@@ -2,7 +2,8 @@
 
 Each class is one shape (disc, square, triangle, ...), drawn at a random size,
 position and colour on a random plain background: what varies within a class is
-everything but the shape. Used by the own-data test and by bench/small_sets.py.
+everything but the shape. Used by the own-data tests (tests/test_small_sets.py) and by hand
+(docs/performance.md, "A few hundred colour images").
 
     python -m bench.shapes OUT [--classes 3] [--per-class 100] [--size 32] [--seed 0]
 """

@@ -37,7 +37,7 @@ def stripes(n: int, seed: int, shape: tuple[int, int, int] = (1, 28, 28), datase
 def unshifted(monkeypatch):
     """The stripes' label is their place: these tests train the unshifted recipe that a large set
     gets (the last test turns a small set's shifts back on)."""
-    monkeypatch.setattr(classifier_module, "AUGMENT_BELOW", 0)
+    monkeypatch.setattr(classifier_module, "SMALL_SET_BELOW", 0)
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +151,7 @@ def test_a_small_set_trains_its_classifier_on_shifted_images_and_a_large_one_doe
     monkeypatch.setattr(classifier_module, "shift", lambda images, ints: shifted.append(len(images)) or images)
     train, _ = splits
     train_classifier(train, epochs=1)
-    assert shifted == []  # as large a set as AUGMENT_BELOW (0 here): plain batches
-    monkeypatch.setattr(classifier_module, "AUGMENT_BELOW", len(train) + 1)
+    assert shifted == []  # as large a set as SMALL_SET_BELOW (0 here): plain batches
+    monkeypatch.setattr(classifier_module, "SMALL_SET_BELOW", len(train) + 1)
     train_classifier(train, epochs=1)
     assert shifted == [128, 128]  # every batch of the epoch

@@ -25,7 +25,22 @@ def test_conv_pair_maps_noise_and_labels_to_images_and_images_to_one_logit_each(
     images = generator(torch.randn(5, spec.nz), labels)
     assert images.shape == (5, channels, size, size)
     assert images.abs().max() <= 1.0
-    assert discriminator(images, labels).shape == (5,)
+    logit, classes = discriminator(images, labels)
+    assert logit.shape == (5,) and classes is None
+
+
+def test_a_classifying_conv_critic_names_classes_from_the_image_alone():
+    spec = conv_spec(3, 32)
+    torch.manual_seed(0)
+    critic = build_models(spec, classify=True)[1]
+    image = torch.rand(1, 3, 32, 32).repeat(spec.num_classes, 1, 1, 1) * 2 - 1
+    with torch.no_grad():
+        logits, classes = critic(image, torch.arange(spec.num_classes))
+    assert classes.shape == (spec.num_classes, spec.num_classes)
+    assert torch.equal(classes, classes[:1].expand_as(classes))  # the label it is asked about changes nothing
+    assert len(set(logits.tolist())) == spec.num_classes  # while the real-or-fake score still depends on it
+    with pytest.raises(ValueError, match="conv critic"):
+        build_models(ModelSpec(arch="mlp"), classify=True)
 
 
 def test_conv_generator_output_depends_on_the_label():
@@ -50,7 +65,7 @@ def test_conv_discriminator_score_depends_on_the_label():
     discriminator = build_models(spec)[1]
     image = torch.rand(1, 3, 32, 32).repeat(spec.num_classes, 1, 1, 1) * 2 - 1
     with torch.no_grad():
-        scores = discriminator(image, torch.arange(spec.num_classes))
+        scores, _ = discriminator(image, torch.arange(spec.num_classes))
     assert len(set(scores.tolist())) == spec.num_classes
 
 

@@ -1,9 +1,10 @@
 """Small sets and short runs train well by default: a warmed-up weight average, runs sized in steps,
-looks on the clock, the critic's augmentation, the fast start, and a last line that says when a
+looks on the clock, the critic's augmentation and class loss, the fast start, and a last line that says when a
 model is not ready."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -14,7 +15,7 @@ torch = pytest.importorskip("torch")
 from cgan_runtime.contract import ModelSpec  # noqa: E402
 from cgan_train.augment import augment  # noqa: E402
 from cgan_train.checkpoint import load_checkpoint  # noqa: E402
-from cgan_train.config import AUGMENT_BELOW, FAST_BETAS, FAST_LR, FAST_START_BELOW, TrainConfig  # noqa: E402
+from cgan_train.config import CLASS_LOSS, FAST_BETAS, FAST_LR, FAST_START_BELOW, SMALL_SET_BELOW, TrainConfig  # noqa: E402
 from cgan_train.models import build_models, widen_label_tables  # noqa: E402
 from cgan_train.trainer import Looks, Position, ema_decay, final_line, train  # noqa: E402
 
@@ -91,27 +92,33 @@ def test_augmentation_is_seeded_differentiable_and_a_slice_augments_like_its_par
     assert images.grad is not None and images.grad.abs().sum() > 0
 
 
-def test_augmentation_is_on_for_the_conv_recipe_below_its_threshold_only():
+def test_a_small_set_trains_augmented_with_the_class_loss_under_the_conv_recipe_only():
     conv, edge = TrainConfig.for_recipe("conv"), TrainConfig.for_recipe("edge")
     long_run = 26_000
-    assert conv.decided_for(300, long_run).augment and not conv.decided_for(AUGMENT_BELOW, long_run).augment
-    assert not edge.decided_for(300, long_run).augment
-    assert not TrainConfig.for_recipe("conv", augment=False).decided_for(300, long_run).augment
+    small, large = conv.decided_for(300, long_run), conv.decided_for(SMALL_SET_BELOW, long_run)
+    assert (small.augment, small.class_loss) == (True, CLASS_LOSS)
+    assert (large.augment, large.class_loss) == (False, 0.0)
+    assert (edge.decided_for(300, long_run).augment, edge.decided_for(300, long_run).class_loss) == (False, 0.0)
+    chosen = TrainConfig.for_recipe("conv", augment=False, class_loss=0.5).decided_for(300, long_run)
+    assert (chosen.augment, chosen.class_loss) == (False, 0.5)
+    with pytest.raises(ValueError, match="class loss needs the conv"):
+        TrainConfig.for_recipe("edge", class_loss=1.0)
 
 
 def test_resume_keeps_the_runs_decisions_and_refuses_to_switch_them():
-    run = TrainConfig.for_recipe("conv").decided_for(300, 300)
+    run = TrainConfig.for_recipe("conv", fast_start=True).decided_for(300, 300)
     resumed = TrainConfig.for_recipe("conv").with_decisions_of(run).decided_for(60_000, 26_000)
-    assert (resumed.augment, resumed.fast_start) == (True, True)
+    assert (resumed.augment, resumed.fast_start, resumed.class_loss) == (True, True, CLASS_LOSS)
     assert run.changes_beyond_plan(run.with_overrides(augment=False)) == ["augment True -> False"]
     assert run.changes_beyond_plan(run.with_overrides(fast_start=False)) == ["fast_start True -> False"]
+    assert run.changes_beyond_plan(run.with_overrides(class_loss=0.0)) == [f"class_loss {CLASS_LOSS} -> 0.0"]
 
 
-def test_runs_written_before_augmentation_existed_read_as_unaugmented_slow_started_and_sized_by_epochs():
+def test_runs_written_before_small_data_training_read_as_plain_runs_sized_by_epochs():
     old = {k: v for k, v in TrainConfig.for_recipe("conv").to_dict().items()
-           if k not in ("augment", "fast_start", "min_steps")}
+           if k not in ("augment", "fast_start", "class_loss", "min_steps")}
     cfg = TrainConfig.from_dict(old)
-    assert cfg.augment is False and cfg.fast_start is False and cfg.min_steps is None
+    assert (cfg.augment, cfg.fast_start, cfg.class_loss, cfg.min_steps) == (False, False, 0.0, None)
 
 
 # --- the fast start ---------------------------------------------------------------
@@ -124,6 +131,7 @@ def test_a_conv_run_planned_below_the_threshold_starts_fast_and_a_long_one_keeps
     assert short.adam() == (conv.lr * FAST_LR, FAST_BETAS) and long.adam() == (conv.lr, (conv.beta1, conv.beta2))
     assert not TrainConfig.for_recipe("edge").decided_for(60_000, 300).fast_start
     assert not TrainConfig.for_recipe("conv", fast_start=False).decided_for(60_000, 300).fast_start
+    assert not conv.decided_for(300, 300).fast_start  # a small set's critic stays at chance when started fast
 
 
 def test_the_fast_start_widens_only_the_generators_label_tables():
@@ -139,24 +147,25 @@ def test_the_fast_start_widens_only_the_generators_label_tables():
         widen_label_tables(build_models(ModelSpec(arch="mlp"))[0])
 
 
-def short_shapes_run(tmp_path: Path, steps: int) -> dict:
-    """The last checkpoint of a default run of `steps` steps on 2 x 64 colour 28x28 shapes."""
+def short_shapes_run(tmp_path: Path, steps: int, **overrides) -> dict:
+    """The last checkpoint of a run of `steps` steps on 2 x 64 colour 28x28 shapes (the recipe, or `overrides`)."""
     folder = make_shapes(tmp_path / "shapes", classes=2, per_class=64, size=28)
-    train(TrainConfig.for_recipe("conv", max_steps=steps, evaluate=False, data=str(folder)), tmp_path,
+    train(TrainConfig.for_recipe("conv", max_steps=steps, evaluate=False, data=str(folder), **overrides), tmp_path,
           tmp_path / "run", device="cpu")
     return load_checkpoint(tmp_path / "run" / "last.pt")
 
 
-def test_a_short_training_run_records_its_fast_start_and_trains_at_the_fast_rate(tmp_path):
-    ckpt = short_shapes_run(tmp_path, steps=2)
+def test_a_run_started_fast_records_it_and_trains_at_the_fast_rate(tmp_path):
+    ckpt = short_shapes_run(tmp_path, steps=2, fast_start=True)
     assert ckpt["train_config"]["fast_start"] is True
     group, recipe = ckpt["opt_g"]["param_groups"][0], TrainConfig.for_recipe("conv")
     assert (group["lr"], tuple(group["betas"])) == (recipe.lr * FAST_LR, FAST_BETAS)
 
 
-def test_the_generator_that_export_runs_never_contains_the_augmentation(tmp_path):
+def test_the_generator_that_export_runs_never_contains_the_augmentation_or_the_critics_class_head(tmp_path):
     ckpt = short_shapes_run(tmp_path, steps=3)
-    assert ckpt["train_config"]["augment"] is True
+    assert ckpt["train_config"]["augment"] is True and ckpt["train_config"]["class_loss"] == CLASS_LOSS
+    assert "classes.weight" in ckpt["discriminator"]  # the critic that learnt the class loss
     fresh, _ = build_models(ModelSpec.from_dict(ckpt["spec"]))
     assert ckpt["generator_ema"].keys() == fresh.state_dict().keys()
     # What export and cgan-gen run (inference_generator) is the plain generator: same images, call after call.
@@ -207,3 +216,21 @@ def test_the_readmes_own_data_command_trains_a_small_colour_folder(run_cli, tmp_
     ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
     assert ckpt["step"] == 12 and ckpt["train_config"]["augment"] is True
     assert ckpt["train_config"]["min_steps"] == TrainConfig.for_recipe("conv").min_steps
+
+
+@pytest.mark.slow
+def test_the_readmes_own_data_command_draws_shapes_its_classifier_names_right(run_cli, tmp_path):
+    # The README's command as written, the recipe's whole run (4,000 steps, about 10 minutes on two
+    # cores): too long for the README's test command, so CI runs it apart (pytest -m slow).
+    from cgan_train.cli import eval_main, train_main  # noqa: PLC0415
+
+    folder = make_shapes(tmp_path / "shapes", classes=3, per_class=100, size=32)
+    trained = run_cli(train_main, "cgan-train", "--data", folder, "--image-size", 32, "--out", tmp_path / "run")
+    assert trained.exit_code == 0, trained.stderr
+    last = trained.stdout.decode().splitlines()[-1]
+    assert last.startswith("checkpoint to export: "), last
+    checkpoint = last.removeprefix("checkpoint to export: ").split(" (")[0]
+    report = tmp_path / "eval.json"
+    evaluated = run_cli(eval_main, "cgan-eval", checkpoint, "--json", report)
+    assert evaluated.exit_code == 0, evaluated.stderr
+    assert json.loads(report.read_text())["label_accuracy"] >= 0.9

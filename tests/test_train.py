@@ -38,7 +38,7 @@ def test_models_map_noise_and_labels_to_images_and_images_to_logits(arch):
     images = g(torch.randn(6, spec.nz), labels)
     assert images.shape == (6, 1, 28, 28)
     assert images.min() >= -1 and images.max() <= 1
-    assert d(images, labels).shape == (6,)
+    assert d(images, labels)[0].shape == (6,)
 
 
 def test_mlp_generator_has_the_seed_layer_sizes():

@@ -24,7 +24,7 @@ from cgan_runtime.files import atomic_write
 
 from .augment import shift
 from .checkpoint import file_sha256
-from .config import AUGMENT_BELOW
+from .config import SMALL_SET_BELOW
 from .data import LabelledImages, to_model_range
 
 # Bump when the architecture or the training recipe changes, so old caches are ignored.
@@ -234,9 +234,9 @@ def _fit(model: Classifier, train: LabelledImages, epochs: int, progress: Progre
 
 def _shifted(n_train: int) -> bool:
     """Whether the recipe shifts every batch by up to an eighth of the side (augment.shift): below
-    AUGMENT_BELOW images, which are otherwise memorised rather than learnt (trained on 3 x 90 colour
+    SMALL_SET_BELOW images, which are otherwise memorised rather than learnt (trained on 3 x 90 colour
     shapes, 900 fresh ones read 86% right without shifts, 99.4% with)."""
-    return n_train < AUGMENT_BELOW
+    return n_train < SMALL_SET_BELOW
 
 
 def _log_lines(progress: ProgressFn | None, every: float = 15.0) -> ProgressFn:

@@ -22,8 +22,8 @@ from cgan_runtime.commands.errors import (
 from cgan_runtime.files import check_writable, write_output
 from cgan_runtime.inputs import SEED_LIMIT as NOISE_SEED_LIMIT
 
-from .config import (AUGMENT_BELOW, DEFAULT_DATA_DIR, DEFAULT_RECIPE, FAST_BETAS, FAST_LR, FAST_START_BELOW, RECIPES,
-                     TRAINING_SEED_LIMIT, TrainConfig)
+from .config import (CLASS_LOSS, DEFAULT_DATA_DIR, DEFAULT_RECIPE, FAST_BETAS, FAST_LR, FAST_START_BELOW, RECIPES,
+                     SMALL_SET_BELOW, TRAINING_SEED_LIMIT, TrainConfig)
 
 TRAIN_EXTRA_HINT = "needs the train extra: pip install '.[train,cpu]' in the cgan-edge clone"
 
@@ -170,7 +170,13 @@ def train(
     augment: Optional[bool] = typer.Option(
         None, "--augment/--no-augment",
         help="Show the critic shifted, cut-out (and recoloured) images, real and generated alike (DiffAugment).",
-        show_default=f"augment for the conv recipe below {AUGMENT_BELOW:,} training images",
+        show_default=f"augment for the conv recipe below {SMALL_SET_BELOW:,} training images",
+    ),
+    class_loss: Optional[float] = typer.Option(
+        None, metavar="W", min=0.0,
+        help="Weight of the critic's class loss: the critic also names each real image's class, and the "
+             "generator is rewarded for images it names right (AC-GAN); 0 turns it off.",
+        show_default=f"{CLASS_LOSS:g} for the conv recipe below {SMALL_SET_BELOW:,} training images, else 0",
     ),
     fast_start: Optional[bool] = typer.Option(
         None, "--fast-start/--no-fast-start",

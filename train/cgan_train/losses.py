@@ -1,4 +1,4 @@
-"""Adversarial losses on discriminator logits, selected by `--loss`."""
+"""Adversarial losses on discriminator logits, selected by `--loss`, and the critic's class loss."""
 
 from __future__ import annotations
 
@@ -27,6 +27,16 @@ def generator_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
     if kind == "hinge":
         return -fake.mean()
     raise ValueError(f"unknown loss '{kind}' (choose from {', '.join(LOSSES)})")
+
+
+def classification_loss(class_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The critic's class loss (config.CLASS_LOSS): cross-entropy of its class logits against the labels.
+
+    The trainer teaches the critic on real images only and the generator on its fakes. AC-GAN's
+    critic also learns the fakes' labels, which rewards it for reading a poor fake as the class
+    it was asked for: the classes it learns are then partly the generator's, not the data's.
+    """
+    return F.cross_entropy(class_logits, labels)
 
 
 def mode_seeking_penalty(images: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:

@@ -1,9 +1,10 @@
 """Generators and discriminators, one pair per network name.
 
 Every generator maps (noise float [N, nz], label int64 [N]) to images in [-1, 1]
-of shape [N, C, H, W]; every discriminator maps (image, label) to a logit [N].
-Discriminators return logits rather than probabilities so that every loss
-(BCE included, through BCE-with-logits) sees the same interface.
+of shape [N, C, H, W]; every discriminator maps (image, label) to a logit [N] and,
+when it names classes (the conv critic built with `classify`), class logits [N, K]
+(else None). Discriminators return logits rather than probabilities so that every
+loss (BCE included, through BCE-with-logits) sees the same interface.
 """
 
 from __future__ import annotations
@@ -68,9 +69,9 @@ class MlpDiscriminator(nn.Module):
             nn.Linear(width, 1),
         )
 
-    def forward(self, image: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+    def forward(self, image: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, None]:
         x = torch.cat([image.flatten(1), self.label_emb(label)], dim=1)
-        return self.net(x).squeeze(1)
+        return self.net(x).squeeze(1), None
 
 
 # --- conv: a DCGAN-shaped pair for 28 to 64 pixels (SNGAN-style projection critic) ---
@@ -163,16 +164,19 @@ class ConvDiscriminator(nn.Module):
     """Spectral-normalised strided convs -> summed features h -> linear(h) + <embed(label), h>.
 
     The projection head (Miyato & Koyama 2018) conditions on the label by an
-    inner product with the features rather than by concatenation.
+    inner product with the features rather than by concatenation. With `classify`,
+    a linear head also names the image's class from h (the trainer's class loss,
+    config.CLASS_LOSS); h must then not see the label, so the image comes alone.
     """
 
-    def __init__(self, spec: ModelSpec, width: int = 32) -> None:
+    def __init__(self, spec: ModelSpec, width: int = 32, classify: bool = False) -> None:
         super().__init__()
         channels = spec.image_shape[0]
         downs, _ = conv_layout(spec.image_shape)
-        # The label also enters as constant one-hot planes beside the image: the projection
-        # head alone left the samples unconditioned after two epochs (accuracy 16%).
-        widths = [channels + spec.num_classes] + [width * 2**i for i in range(downs)]
+        # Without a class head the label also enters as constant one-hot planes beside the image: the
+        # projection head alone left the samples unconditioned after two epochs (accuracy 16%).
+        self.planes = not classify
+        widths = [channels + (spec.num_classes if self.planes else 0)] + [width * 2**i for i in range(downs)]
         layers: list[nn.Module] = []
         for w_in, w_out in zip(widths, widths[1:]):
             layers += [spectral_norm(nn.Conv2d(w_in, w_out, 4, stride=2, padding=1)), nn.LeakyReLU(0.1)]
@@ -180,12 +184,15 @@ class ConvDiscriminator(nn.Module):
         self.features = nn.Sequential(*layers)
         self.linear = spectral_norm(nn.Linear(2 * widths[-1], 1))
         self.embed = spectral_norm(nn.Embedding(spec.num_classes, 2 * widths[-1]))
+        self.classes = nn.Linear(2 * widths[-1], spec.num_classes) if classify else None
 
-    def forward(self, image: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
-        planes = nn.functional.one_hot(label, self.embed.num_embeddings).to(image.dtype)
-        planes = planes[:, :, None, None].expand(-1, -1, *image.shape[2:])
-        h = self.features(torch.cat([image, planes], dim=1)).sum(dim=(2, 3))
-        return self.linear(h).squeeze(1) + (self.embed(label) * h).sum(1)
+    def forward(self, image: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.planes:
+            planes = nn.functional.one_hot(label, self.embed.num_embeddings).to(image.dtype)
+            image = torch.cat([image, planes[:, :, None, None].expand(-1, -1, *image.shape[2:])], dim=1)
+        h = self.features(image).sum(dim=(2, 3))
+        logit = self.linear(h).squeeze(1) + (self.embed(label) * h).sum(1)
+        return logit, self.classes(h) if self.classes is not None else None
 
 
 def init_seed_weights(module: nn.Module) -> None:
@@ -225,12 +232,19 @@ NETWORKS = {
 }
 
 
-def build_models(spec: ModelSpec, critic_width: int | None = None) -> tuple[nn.Module, nn.Module]:
-    """A fresh (generator, discriminator) pair for `spec.arch`; the critic `critic_width` wide, or its own width."""
+def build_models(spec: ModelSpec, critic_width: int | None = None,
+                 classify: bool = False) -> tuple[nn.Module, nn.Module]:
+    """A fresh (generator, discriminator) pair for `spec.arch`; the critic `critic_width` wide, or its own
+    width, and naming classes when `classify` (the conv critic only)."""
     if spec.arch not in NETWORKS:
         raise ValueError(f"unknown arch '{spec.arch}' (choose from {', '.join(NETWORKS)})")
     g_cls, d_cls = NETWORKS[spec.arch]
-    g, d = g_cls(spec), d_cls(spec) if critic_width is None else d_cls(spec, width=critic_width)
+    if classify and d_cls is not ConvDiscriminator:
+        raise ValueError(f"only the conv critic names classes, not {d_cls.__name__}")
+    options = {"classify": True} if classify else {}
+    if critic_width is not None:
+        options["width"] = critic_width
+    g, d = g_cls(spec), d_cls(spec, **options)
     g.apply(init_seed_weights)
     d.apply(init_seed_weights)
     return g, d

@@ -37,7 +37,7 @@ from .config import TrainConfig
 from .data import LabelledImages, check_fits, data_fingerprint, load_data, memory_needed, to_model_range
 from .distributed import Processes
 from .footprint import check_training_fits
-from .losses import discriminator_loss, generator_loss, mode_seeking_penalty
+from .losses import classification_loss, discriminator_loss, generator_loss, mode_seeking_penalty
 from .models import build_models, widen_label_tables
 from .progress import EpochBar
 from .rundir import RunFolder
@@ -281,7 +281,7 @@ class Models:
               data: LabelledImages) -> "Models":
         spec = cfg.model_spec(data)
         torch.manual_seed(derive_seed(cfg.seed, "weights"))
-        G, D = build_models(spec, cfg.critic_width)
+        G, D = build_models(spec, cfg.critic_width, classify=cfg.class_loss > 0)
         if cfg.fast_start:
             widen_label_tables(G)
         if cfg.batch_size < 2 and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in G.modules()):
@@ -428,7 +428,10 @@ def train_step(cfg: TrainConfig, models: Models, x: torch.Tensor, y: torch.Tenso
         seen_real = augment(x, views, colour, cfg.batch_size, mine)
     # D's plain module here: its gradients from G's loss are discarded before D's
     # step, so DDP has nothing to average for it.
-    loss_g = generator_loss(cfg.loss, models.D(seen_fake, y_fake))
+    logit, classes = models.D(seen_fake, y_fake)
+    loss_g = generator_loss(cfg.loss, logit)
+    if classes is not None:  # the class loss (config.CLASS_LOSS): fakes the critic names right
+        loss_g = loss_g + cfg.class_loss * classification_loss(classes, y_fake)
     if cfg.diversity > 0:
         loss_g = loss_g + cfg.diversity * mode_seeking_penalty(fake, z)
     models.opt_g.zero_grad(set_to_none=True)
@@ -438,8 +441,10 @@ def train_step(cfg: TrainConfig, models: Models, x: torch.Tensor, y: torch.Tenso
         update_ema(models.G_ema, models.G, ema_decay(cfg.ema, step))
 
     # Real and fake in one D call: DDP expects one forward per backward.
-    logits = models.D_train(torch.cat([seen_real, seen_fake.detach()]), torch.cat([y, y_fake]))
+    logits, classes = models.D_train(torch.cat([seen_real, seen_fake.detach()]), torch.cat([y, y_fake]))
     loss_d = discriminator_loss(cfg.loss, logits[: len(x)], logits[len(x) :])
+    if classes is not None:  # the critic learns classes from real images only
+        loss_d = loss_d + cfg.class_loss * classification_loss(classes[: len(x)], y)
     models.opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     models.opt_d.step()
