@@ -220,7 +220,7 @@ def test_the_readmes_own_data_command_trains_a_small_colour_folder(run_cli, tmp_
 
 @pytest.mark.slow
 def test_the_readmes_own_data_command_draws_shapes_its_classifier_names_right(run_cli, tmp_path):
-    # The README's command as written, the recipe's whole run (4,000 steps, about 10 minutes on two
+    # The README's command as written, the recipe's whole run (4,000 steps, 12 to 21 minutes on two
     # cores): too long for the README's test command, so CI runs it apart (pytest -m slow).
     from cgan_train.cli import eval_main, train_main  # noqa: PLC0415
 
