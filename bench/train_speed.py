@@ -77,10 +77,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    colour = measure((3, 32, 32), 3, small=True, steps=args.steps)
+    colour = measure((3, 32, 32), 3, small=True, steps=args.steps)  # augmented, with the class loss
     colour_plain = measure((3, 32, 32), 3, small=False, steps=args.steps)
     mnist = measure((1, 28, 28), 10, small=False, steps=args.steps)
-    report = {"colour_32_augmented": colour, "colour_32_plain": colour_plain, "mnist": mnist,
+    report = {"colour_32_small_set": colour, "colour_32_plain": colour_plain, "mnist": mnist,
               "per_pixel_ratio_mnist_over_colour": mnist["pixels_per_s"] / colour["pixels_per_s"]}
     # A 300-image set at batch 64 has 4 steps an epoch; before, each epoch also looked (10,000 + 2,000 images).
     epoch = 4 * colour["step_s"]
