@@ -8,8 +8,8 @@ from cgan_train import trainer
 every = int(os.environ.get("SNAP_EVERY", "10"))
 _end_epoch = trainer.end_epoch
 
-def end_epoch(cfg, models, run, position, epoch_number, record, evaluator):
-    _end_epoch(cfg, models, run, position, epoch_number, record, evaluator)
+def end_epoch(cfg, models, run, position, epoch_number, *rest):
+    _end_epoch(cfg, models, run, position, epoch_number, *rest)
     if epoch_number % every == 0:
         shutil.copyfile(run.last, run.last.with_name(f"epoch{epoch_number:03d}.pt"))
 
