@@ -230,7 +230,9 @@ gen()
 )
 def test_a_signal_during_start_up_imports_is_one_line(sig, code, word, module, args):
     child = subprocess.Popen(
-        [sys.executable, "-c", SLOW_IMPORT, module, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [sys.executable, "-c", SLOW_IMPORT, module, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        # as at a terminal: under a shell's background job (`pytest &`) the child would start with Ctrl-C ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert child.stdout.readline() == b"importing\n"
     child.send_signal(sig)
